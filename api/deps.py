@@ -1,0 +1,33 @@
+"""Dependencies of the routes, as ``Annotated`` aliases."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from models.db import session_scope
+from models.settings import Settings
+from models.store import LocalStore
+
+
+def get_app_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    with session_scope(request.app.state.settings.database_url) as session:
+        yield session
+
+
+def get_store(request: Request) -> LocalStore:
+    store: LocalStore = request.app.state.store
+    return store
+
+
+SettingsDep = Annotated[Settings, Depends(get_app_settings)]
+SessionDep = Annotated[Session, Depends(get_session)]
+StoreDep = Annotated[LocalStore, Depends(get_store)]

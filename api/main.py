@@ -1,0 +1,55 @@
+"""The FastAPI app: routers, error handlers, body limits, and shared state."""
+
+from __future__ import annotations
+
+import os
+
+from fastapi import FastAPI
+
+from api import errors
+from api.limits import BodyLimit
+from api.routes import artifacts, datasets, health, jobs, models
+from models.db import get_engine
+from models.settings import Settings, get_settings
+from models.store import LocalStore
+from worker.app import create_celery
+
+DESCRIPTION = """\
+`model.fit()` as a service. Send what Keras gives you — `model.to_json()`, the arguments of
+`compile()`, `fit()` and `evaluate()`, and your arrays — and download trained HDF5 weights that
+`model.load_weights()` accepts.
+
+1. `POST /v1/datasets` a `.npz`/`.npy`/`.h5`/`.csv` file (or put small arrays inline in the job).
+2. `POST /v1/jobs` the job spec; it is validated fully before it is queued.
+3. `GET /v1/jobs/{id}` until `succeeded`: history, evaluation, timings.
+4. `GET /v1/jobs/{id}/weights`.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the API for ``settings`` (read from the environment when not given)."""
+    settings = settings or get_settings()
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    app = FastAPI(title="remotefit", version="1.0", description=DESCRIPTION)
+    app.state.settings = settings
+    app.state.store = LocalStore(settings.store_root)
+    app.state.celery = create_celery(settings)
+    get_engine(settings.database_url)  # creates the tables; fails fast on a bad URL
+    errors.install(app)
+    app.add_middleware(
+        BodyLimit,
+        max_request_bytes=settings.max_request_bytes,
+        max_upload_bytes=settings.max_upload_bytes,
+    )
+    for module in (health, datasets, models, jobs, artifacts):
+        app.include_router(module.router)
+    _warm_up(settings)
+    return app
+
+
+def _warm_up(settings: Settings) -> None:
+    """Import Keras and build one model now, so the first submitted job is not the slow one."""
+    from api.examples import SEED_MODEL
+    from models.keras_model import describe
+
+    describe(SEED_MODEL, settings)

@@ -1,0 +1,86 @@
+"""What a finished job leaves: weights, the whole model, and predictions from it."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from fastapi import APIRouter
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse
+
+from api.deps import SessionDep, SettingsDep, StoreDep
+from api.schemas import PredictRequest, PredictResponse
+from models import dataset_catalog, jobs, prediction
+from models.errors import ArtifactNotFound, Conflict
+from models.tables import Job
+from models.training import ARTIFACTS
+
+router = APIRouter(prefix="/v1/jobs", tags=["artifacts"])
+HDF5 = "application/x-hdf5"
+
+
+def _artifact(job: Job, key: str, store: StoreDep) -> str:
+    if key in (job.artifacts or []):
+        return str(store.path("jobs", job.id, ARTIFACTS[key]))
+    if job.status in ("queued", "running"):
+        raise Conflict(
+            f"Job {job.id} is {job.status}; its weights and model are ready once it has "
+            "finished. Poll `GET /v1/jobs/{id}` or follow `/events`.",
+            status=job.status,
+        )
+    raise ArtifactNotFound(
+        f"Job {job.id} ended {job.status} without a trained model"
+        + (f": {job.error.get('message')}" if job.error else ".")
+    )
+
+
+def _download_name(job: Job, suffix: str) -> str:
+    stem = re.sub(r"[^A-Za-z0-9._-]+", "-", job.name or "")[:80].strip("-.") or job.id
+    return f"{stem}{suffix}"
+
+
+@router.get("/{job_id}/weights", response_class=FileResponse)
+def download_weights(job_id: str, session: SessionDep, store: StoreDep) -> FileResponse:
+    """Trained weights as HDF5, for `model.load_weights()` on the model rebuilt from its JSON."""
+    job = jobs.get(session, job_id)
+    return FileResponse(
+        _artifact(job, "weights", store),
+        media_type=HDF5,
+        filename=_download_name(job, ".weights.h5"),
+    )
+
+
+@router.get("/{job_id}/model", response_class=FileResponse)
+def download_model(
+    job_id: str, session: SessionDep, store: StoreDep, format: Literal["keras", "h5"] = "keras"
+) -> FileResponse:
+    """The whole trained model, `.keras` (default) or legacy `.h5`, for `load_model()`."""
+    job = jobs.get(session, job_id)
+    media = "application/zip" if format == "keras" else HDF5
+    return FileResponse(
+        _artifact(job, format, store), media_type=media, filename=_download_name(job, f".{format}")
+    )
+
+
+@router.post("/{job_id}/predict")
+async def predict(
+    job_id: str, body: PredictRequest, session: SessionDep, store: StoreDep, settings: SettingsDep
+) -> PredictResponse:
+    """Predictions of the trained model on inline arrays or on arrays of a dataset."""
+
+    def run() -> PredictResponse:
+        job = jobs.get(session, job_id)
+        path = _artifact(job, "keras", store)
+        if body.dataset is None:
+            result = prediction.predict(
+                path, body.x, None, body.batch_size, settings.max_predict_rows
+            )
+        else:
+            with dataset_catalog.open_reader(session, store, body.dataset) as reader:
+                result = prediction.predict(
+                    path, body.x, reader.get, body.batch_size, settings.max_predict_rows
+                )
+        return PredictResponse(predictions=result)
+
+    return await run_in_threadpool(run)

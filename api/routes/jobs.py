@@ -1,0 +1,74 @@
+"""Jobs: submit, list, show, cancel, delete."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Request, status
+
+from api.deps import SessionDep, SettingsDep, StoreDep
+from api.dispatch import enqueue
+from api.examples import JOB_EXAMPLES
+from api.schemas import JobList, JobRead, JobSummary
+from models import dataset_catalog, jobs
+from models.errors import ServiceUnavailable
+from models.spec import JobCreate
+from models.validation import check_job, referenced_datasets
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+Status = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+def submit_job(
+    spec: Annotated[JobCreate, JOB_EXAMPLES],
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> JobRead:
+    """Validate a job fully, then queue it; a bad job gets a 422 and is never queued."""
+    shapes = dataset_catalog.shapes(session, referenced_datasets(spec))
+    check_job(spec, shapes, settings)
+    job = jobs.create(session, spec.model_dump(mode="json"), spec.name)
+    session.commit()
+    try:
+        enqueue(request.app.state.celery, settings.queue, job.id)
+    except ServiceUnavailable:
+        jobs.delete(session, job.id)
+        session.commit()
+        raise
+    return JobRead.of(job)
+
+
+@router.get("")
+def list_jobs(
+    session: SessionDep,
+    status: Status | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> JobList:
+    """List jobs, newest first, optionally by status."""
+    rows, total = jobs.listing(session, status, limit, offset)
+    return JobList(
+        items=[JobSummary.of(job) for job in rows], total=total, limit=limit, offset=offset
+    )
+
+
+@router.get("/{job_id}")
+def get_job(job_id: str, session: SessionDep) -> JobRead:
+    """One job: status, progress, history, evaluation, error, timings, artifact links."""
+    return JobRead.of(jobs.get(session, job_id))
+
+
+@router.post("/{job_id}/cancel")
+def cancel_job(job_id: str, session: SessionDep) -> JobRead:
+    """Cancel: a queued job never starts; a running one stops at its next batch."""
+    return JobRead.of(jobs.request_cancel(session, job_id))
+
+
+@router.delete("/{job_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_job(job_id: str, session: SessionDep, store: StoreDep) -> None:
+    """Delete a job and its artifacts (a running job is stopped first)."""
+    jobs.delete(session, job_id)
+    session.commit()
+    store.delete("jobs", job_id)

@@ -1,0 +1,142 @@
+"""Response and request bodies of the API (the job spec itself is ``models.spec.JobCreate``)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_serializer
+
+from models import jobs
+from models.tables import Dataset, Job
+
+
+class _Read(BaseModel):
+    @field_serializer("*", when_used="json", check_fields=False)
+    def _utc(self, value: Any) -> Any:
+        # SQLite returns naive datetimes; every time here is UTC, so say so.
+        if isinstance(value, datetime) and value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value
+
+
+class ArrayRead(BaseModel):
+    name: str
+    shape: list[int]
+    dtype: str
+
+
+class DatasetRead(_Read):
+    id: str
+    filename: str
+    format: str
+    size_bytes: int
+    arrays: list[ArrayRead]
+    created_at: datetime
+
+    @classmethod
+    def of(cls, dataset: Dataset) -> DatasetRead:
+        return cls.model_validate(dataset, from_attributes=True)
+
+
+class DatasetList(BaseModel):
+    items: list[DatasetRead]
+
+
+class JobLinks(BaseModel):
+    self: str
+    events: str
+    cancel: str
+    weights: str | None = None
+    model: str | None = None
+    predict: str | None = None
+
+
+class JobSummary(_Read):
+    id: str
+    name: str | None
+    status: str = Field(description="queued → running → succeeded | failed | cancelled")
+    attempts: int
+    progress: dict[str, Any]
+    error: dict[str, Any] | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    timings: dict[str, float | None]
+    links: JobLinks
+
+    @classmethod
+    def fields_of(cls, job: Job) -> dict[str, Any]:
+        base = f"/v1/jobs/{job.id}"
+        has = set(job.artifacts or [])
+        links = JobLinks(
+            self=base,
+            events=f"{base}/events",
+            cancel=f"{base}/cancel",
+            weights=f"{base}/weights" if "weights" in has else None,
+            model=f"{base}/model" if "keras" in has else None,
+            predict=f"{base}/predict" if "keras" in has else None,
+        )
+        return {
+            "id": job.id,
+            "name": job.name,
+            "status": job.status,
+            "attempts": job.attempts,
+            "progress": job.progress or {},
+            "error": job.error,
+            "created_at": job.created_at,
+            "started_at": job.started_at,
+            "finished_at": job.finished_at,
+            "timings": jobs.durations(job),
+            "links": links,
+        }
+
+    @classmethod
+    def of(cls, job: Job) -> JobSummary:
+        return cls(**cls.fields_of(job))
+
+
+class JobRead(JobSummary):
+    history: dict[str, list[float | None]] = Field(
+        description="Keras' History.history: each metric's value per epoch."
+    )
+    evaluation: dict[str, float | None] | None = Field(
+        description="model.evaluate(..., return_dict=True) on data.test."
+    )
+    spec: dict[str, Any]
+
+    @classmethod
+    def of(cls, job: Job) -> JobRead:
+        return cls(
+            **cls.fields_of(job),
+            history=job.history or {},
+            evaluation=job.evaluation,
+            spec=job.spec,
+        )
+
+
+class JobList(BaseModel):
+    items: list[JobSummary]
+    total: int
+    limit: int
+    offset: int
+
+
+class PredictRequest(BaseModel):
+    """Arrays to predict on: inline, or named in a dataset (as in a job's data split)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    dataset: str | None = None
+    x: Any
+    batch_size: int | None = Field(default=None, ge=1, le=100_000)
+
+
+class PredictResponse(BaseModel):
+    predictions: Any = Field(description="One array, or an object keyed by output name.")
+
+
+class InspectRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model: dict[str, Any] | str

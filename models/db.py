@@ -1,0 +1,77 @@
+"""Database engine and sessions, for SQLite (embedded) and PostgreSQL alike."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from models.errors import ServiceUnavailable
+from models.tables import Base
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # WAL lets the API read while the worker writes; the busy timeout turns lock contention
+    # between the two processes into a short wait instead of "database is locked".
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+@lru_cache(maxsize=8)
+def get_engine(database_url: str) -> Engine:
+    """One engine per URL and process; creates the SQLite folder and the tables if missing."""
+    url = make_url(database_url)
+    if url.drivername == "postgresql":
+        url = url.set(drivername="postgresql+psycopg")
+    kwargs: dict[str, Any] = {"pool_pre_ping": True}
+    if url.get_backend_name() == "sqlite":
+        if url.database and url.database != ":memory:":
+            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+    engine = create_engine(url, **kwargs)
+    if url.get_backend_name() == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    Base.metadata.create_all(engine)
+    return engine
+
+
+@lru_cache(maxsize=8)
+def get_sessionmaker(database_url: str) -> sessionmaker[Session]:
+    return sessionmaker(get_engine(database_url), expire_on_commit=False)
+
+
+@contextmanager
+def session_scope(database_url: str) -> Iterator[Session]:
+    """A session that commits on success and rolls back on error.
+
+    Raises:
+        ServiceUnavailable: the database cannot be reached.
+    """
+    try:
+        session = get_sessionmaker(database_url)()
+    except OperationalError as error:
+        raise ServiceUnavailable(f"The database is unreachable: {error.orig}") from None
+    try:
+        yield session
+        session.commit()
+    except OperationalError as error:
+        session.rollback()
+        raise ServiceUnavailable(
+            f"The database is unreachable or busy: {error.orig}. Try again shortly."
+        ) from None
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()

@@ -1,0 +1,88 @@
+"""Errors modeled once: each carries its HTTP status and a stable code.
+
+The API maps every ``ServiceError`` to ``{"detail": {"code", "message", ...}}`` in one handler;
+``models/`` raises them without knowing about HTTP frameworks. Messages follow Keras: what
+happened, what was expected, how to fix it, and the value received.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ServiceError(Exception):
+    """Base of every error a caller can see."""
+
+    status_code = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.extra = extra
+
+    def detail(self) -> dict[str, Any]:
+        """The JSON body under ``detail``."""
+        return {"code": self.code, "message": self.message, **self.extra}
+
+
+class NotFound(ServiceError):
+    status_code = 404
+    code = "not_found"
+
+
+class JobNotFound(NotFound):
+    code = "job_not_found"
+
+
+class DatasetNotFound(NotFound):
+    code = "dataset_not_found"
+
+
+class ArtifactNotFound(NotFound):
+    code = "artifact_not_found"
+
+
+class Conflict(ServiceError):
+    status_code = 409
+    code = "conflict"
+
+
+class InvalidSpec(ServiceError):
+    """The job spec is well-formed JSON but asks for something that cannot run."""
+
+    status_code = 422
+    code = "invalid_spec"
+
+
+class InvalidModel(InvalidSpec):
+    code = "invalid_model"
+
+
+class ForbiddenModel(InvalidModel):
+    """The model JSON asks for something unsafe (code, files, custom objects)."""
+
+    code = "forbidden_model"
+
+
+class LimitExceeded(InvalidSpec):
+    code = "limit_exceeded"
+
+
+class DatasetMismatch(InvalidSpec):
+    code = "dataset_mismatch"
+
+
+class InvalidUpload(ServiceError):
+    status_code = 422
+    code = "invalid_upload"
+
+
+class UploadTooLarge(ServiceError):
+    status_code = 413
+    code = "upload_too_large"
+
+
+class ServiceUnavailable(ServiceError):
+    status_code = 503
+    code = "service_unavailable"

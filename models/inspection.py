@@ -1,0 +1,65 @@
+"""What ``POST /v1/models/inspect`` tells about a model JSON, built without allocating it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from models.keras_model import describe, signature
+from models.settings import Settings
+
+
+def _count(weights: list[Any]) -> int:
+    total = 0
+    for weight in weights:
+        size = 1
+        for dim in weight.shape:
+            size *= int(dim)
+        total += size
+    return total
+
+
+def _output_shape(layer: Any) -> Any:
+    try:
+        output = layer.output
+    except (AttributeError, ValueError):
+        return None
+    if isinstance(output, list | tuple):
+        return [list(o.shape) for o in output]
+    return list(output.shape)
+
+
+def inspect_model(model_json: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """Layers, inputs/outputs, parameter counts, ``summary()`` text and normalised JSON.
+
+    Raises:
+        InvalidModel, ForbiddenModel, LimitExceeded: as for a job's model.
+    """
+    model = describe(model_json, settings)
+    sig = signature(model)
+    lines: list[str] = []
+    model.summary(print_fn=lambda line, **_: lines.append(line), line_length=100)
+    trainable = _count(model.trainable_weights)
+    total = _count(model.weights)
+    return {
+        "name": model.name,
+        "class_name": type(model).__name__,
+        "dialect": "keras3",
+        "layers": [
+            {
+                "name": layer.name,
+                "class_name": type(layer).__name__,
+                "output_shape": _output_shape(layer),
+                "params": _count(layer.weights),
+                "trainable": layer.trainable,
+            }
+            for layer in model.layers
+        ],
+        "inputs": [t.as_dict() for t in sig.inputs],
+        "outputs": [t.as_dict() for t in sig.outputs],
+        "params": {"total": total, "trainable": trainable, "non_trainable": total - trainable},
+        "summary": "\n".join(lines),
+        "config": model.get_config(),
+        "model_json": json.loads(model.to_json()),
+        "warnings": [],
+    }

@@ -1,0 +1,191 @@
+"""The job record: created by the API, claimed and updated by the worker.
+
+The row is the truth. A worker claims a job with one compare-and-set (``queued → running``,
+attempt + 1), so a message delivered twice trains once; every later update is by id.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from models.errors import Conflict, JobNotFound
+from models.tables import Job, JobEvent, utcnow
+
+STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
+FINAL = ("succeeded", "failed", "cancelled")
+
+
+def clean_number(value: Any) -> Any:
+    """JSON-safe metric value: numpy scalars to float, NaN and infinities to None."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return value
+    return number if math.isfinite(number) else None
+
+
+def create(session: Session, spec: dict[str, Any], name: str | None) -> Job:
+    epochs = int(spec.get("fit", {}).get("epochs", 1))
+    job = Job(name=name, status="queued", spec=spec, progress={"epoch": 0, "epochs": epochs})
+    session.add(job)
+    session.flush()
+    add_event(session, job.id, "status", {"status": "queued"})
+    return job
+
+
+def get(session: Session, job_id: str) -> Job:
+    job = session.get(Job, job_id)
+    if job is None:
+        raise JobNotFound(
+            f"No job with id {job_id!r}. List jobs with `GET /v1/jobs`.", job_id=job_id
+        )
+    return job
+
+
+def listing(session: Session, status: str | None, limit: int, offset: int) -> tuple[list[Job], int]:
+    """A page of jobs, newest first, and the total number matching the filter."""
+    query = select(Job)
+    counter = select(func.count()).select_from(Job)
+    if status:
+        query = query.where(Job.status == status)
+        counter = counter.where(Job.status == status)
+    rows = session.scalars(
+        query.order_by(Job.created_at.desc(), Job.id).limit(limit).offset(offset)
+    ).all()
+    return list(rows), int(session.scalar(counter) or 0)
+
+
+def add_event(session: Session, job_id: str, kind: str, data: dict[str, Any]) -> None:
+    session.add(JobEvent(job_id=job_id, type=kind, data=data))
+
+
+def claim(session: Session, job_id: str, worker: str, max_attempts: int) -> bool:
+    """Move a queued job to running for this worker; False if anyone else got it first."""
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status == "queued", Job.attempts < max_attempts)
+        .values(
+            status="running",
+            attempts=Job.attempts + 1,
+            worker=worker,
+            started_at=utcnow(),
+            error=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    claimed = bool(getattr(result, "rowcount", 0) == 1)
+    if claimed:
+        add_event(session, job_id, "status", {"status": "running", "worker": worker})
+    return claimed
+
+
+def record_epoch(
+    session: Session, job_id: str, epoch: int, epochs: int, logs: dict[str, Any]
+) -> dict[str, Any] | None:
+    """Append one epoch's logs to the history; returns the job's cancel flag state."""
+    job = session.get(Job, job_id, with_for_update=False)
+    if job is None:
+        return None
+    history = {key: list(values) for key, values in (job.history or {}).items()}
+    for key, value in logs.items():
+        history.setdefault(key, []).append(clean_number(value))
+    job.history = history
+    job.progress = {**(job.progress or {}), "epoch": epoch + 1, "epochs": epochs}
+    clean = {key: clean_number(value) for key, value in logs.items()}
+    add_event(session, job_id, "epoch", {"epoch": epoch + 1, "epochs": epochs, "logs": clean})
+    return {"cancel_requested": job.cancel_requested}
+
+
+def cancel_requested(session: Session, job_id: str) -> bool:
+    """True when the job was cancelled or deleted while it runs."""
+    flag = session.scalar(select(Job.cancel_requested).where(Job.id == job_id))
+    return flag is None or bool(flag)
+
+
+def finish(
+    session: Session,
+    job_id: str,
+    status: str,
+    *,
+    evaluation: dict[str, Any] | None = None,
+    error: dict[str, Any] | None = None,
+    artifacts: list[str] | None = None,
+) -> None:
+    """Record a job's final state (only from running; a deleted job is left deleted)."""
+    values: dict[str, Any] = {"status": status, "finished_at": utcnow()}
+    if evaluation is not None:
+        values["evaluation"] = {k: clean_number(v) for k, v in evaluation.items()}
+    if error is not None:
+        values["error"] = error
+    if artifacts is not None:
+        values["artifacts"] = artifacts
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status == "running")
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(result, "rowcount", 0) == 1:
+        event = {"status": status}
+        if error:
+            event["error"] = error
+        if evaluation is not None:
+            add_event(session, job_id, "evaluation", values["evaluation"])
+        add_event(session, job_id, "status", event)
+
+
+def request_cancel(session: Session, job_id: str) -> Job:
+    """Cancel a queued job at once, or ask a running one to stop at its next batch.
+
+    Raises:
+        JobNotFound: no such job.
+        Conflict: the job has already finished.
+    """
+    job = get(session, job_id)
+    if job.status in FINAL:
+        raise Conflict(
+            f"Job {job_id} has already finished ({job.status}); only queued or running jobs "
+            "can be cancelled.",
+            status=job.status,
+        )
+    job.cancel_requested = True
+    if job.status == "queued":
+        job.status = "cancelled"
+        job.finished_at = utcnow()
+        add_event(session, job_id, "status", {"status": "cancelled"})
+    session.flush()
+    return job
+
+
+def delete(session: Session, job_id: str) -> None:
+    job = get(session, job_id)
+    session.execute(
+        JobEvent.__table__.delete().where(JobEvent.job_id == job_id)  # type: ignore[attr-defined]
+    )
+    session.delete(job)
+
+
+def durations(job: Job) -> dict[str, float | None]:
+    """Seconds spent queued and running, as far as known."""
+
+    def between(start: datetime | None, end: datetime | None) -> float | None:
+        if start is None or end is None:
+            return None
+        return round((_aware(end) - _aware(start)).total_seconds(), 3)
+
+    return {
+        "queued_s": between(job.created_at, job.started_at),
+        "running_s": between(job.started_at, job.finished_at),
+    }
+
+
+def _aware(moment: datetime) -> datetime:
+    # SQLite hands back naive datetimes even for timezone-aware columns; they are UTC.
+    from datetime import UTC
+
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

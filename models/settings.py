@@ -1,0 +1,99 @@
+"""The one typed settings object, read from ``REMOTEFIT_*`` environment variables.
+
+Every URL, path and limit of the service lives here and nowhere else. ``get_settings()`` reads
+the environment once per process; tests build their own ``Settings`` or clear the cache.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SettingsError(RuntimeError):
+    """A ``REMOTEFIT_*`` variable has a value the service cannot start with."""
+
+
+class Settings(BaseSettings):
+    """Configuration of the API, the worker and the store.
+
+    Left unset, ``database_url``, ``broker_url`` and ``storage_dir`` fall under ``data_dir``:
+    SQLite for the database and the Celery broker, a local folder for the store. That is the
+    embedded default; point them at PostgreSQL, Redis and a shared volume to scale out.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="REMOTEFIT_", extra="ignore")
+
+    data_dir: Path = Field(default=Path("var"), description="Home of the embedded default.")
+    database_url: str = ""
+    broker_url: str = ""
+    storage_dir: Path | None = None
+    queue: str = Field(default="remotefit", description="Celery queue that workers consume.")
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+
+    max_upload_bytes: int = Field(default=2 * 1024**3, gt=0)
+    max_request_bytes: int = Field(default=32 * 1024**2, gt=0, description="JSON bodies.")
+    max_model_json_bytes: int = Field(default=4 * 1024**2, gt=0)
+    max_json_depth: int = Field(default=64, gt=0)
+    max_layers: int = Field(default=2000, gt=0)
+    max_params: int = Field(default=500_000_000, gt=0)
+    max_epochs: int = Field(default=100_000, gt=0)
+    max_batch_size: int = Field(default=1_000_000, gt=0)
+    max_dataset_arrays: int = Field(default=256, gt=0)
+    max_csv_rows: int = Field(default=10_000_000, gt=0)
+    max_csv_columns: int = Field(default=10_000, gt=0)
+    max_predict_rows: int = Field(default=100_000, gt=0)
+    max_job_seconds: int = Field(default=7 * 24 * 3600, gt=0, description="Longest job allowed.")
+    max_attempts: int = Field(default=3, ge=1)
+    broker_poll_seconds: float = Field(default=0.05, gt=0, description="SQLite broker polling.")
+
+    @model_validator(mode="after")
+    def _fill_embedded_defaults(self) -> Settings:
+        data_dir = self.data_dir.resolve()
+        if not self.database_url:
+            self.database_url = f"sqlite:///{data_dir / 'remotefit.db'}"
+        if not self.broker_url:
+            self.broker_url = f"sqla+sqlite:///{data_dir / 'broker.db'}"
+        if self.storage_dir is None:
+            self.storage_dir = data_dir / "store"
+        return self
+
+    @property
+    def store_root(self) -> Path:
+        """The store's folder (always set after validation)."""
+        assert self.storage_dir is not None
+        return self.storage_dir.resolve()
+
+    @property
+    def visibility_timeout(self) -> int:
+        """Seconds Redis waits before redelivering an unacked message: above the longest job."""
+        return self.max_job_seconds + 3600
+
+    @property
+    def embedded(self) -> bool:
+        """True when the broker is the SQLite one, which cannot be shared across machines."""
+        return self.broker_url.startswith("sqla+sqlite")
+
+
+def load_settings() -> Settings:
+    """Read the environment, turning a bad value into one message that names the variable."""
+    try:
+        return Settings()
+    except ValidationError as error:
+        problems = "; ".join(
+            f"REMOTEFIT_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']} "
+            f"(received {e.get('input')!r})"
+            for e in error.errors()
+        )
+        raise SettingsError(f"Invalid remotefit settings: {problems}") from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return load_settings()

@@ -1,0 +1,169 @@
+"""The job spec: what a user sends to ``POST /v1/jobs``, with the names of Keras itself.
+
+Pydantic checks the form (types, ranges, unknown keys); ``models.validation`` checks the content
+against the model and the datasets before the job is queued.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+# A reference to arrays: a name in the dataset, a list of names (one per model input/output),
+# an object keyed by input/output layer name, or ``{"columns": [...]}`` to stack 1-D arrays (CSV
+# columns) into one 2-D array. Without a dataset the same places hold inline JSON arrays.
+ArrayRef = Any
+
+KERAS2_COMPILE_ARGS = {
+    "sample_weight_mode": (
+        "Keras 3 removed `sample_weight_mode`; give per-sample weights as `sample_weight` in "
+        "`data.train` instead (a 2-D array gives temporal weights)."
+    ),
+    "target_tensors": (
+        "Keras 3 removed `target_tensors`; pass the targets as `y` in `data.train` instead."
+    ),
+    "distribute": "Keras 3 removed `distribute`; the worker chooses the device itself.",
+}
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CompileSpec(BaseModel):
+    """Arguments of ``Model.compile``."""
+
+    model_config = ConfigDict(extra="allow")
+
+    optimizer: str | dict[str, Any] = "rmsprop"
+    loss: str | dict[str, Any] | list[Any] | None = None
+    metrics: list[Any] | dict[str, Any] | None = None
+    loss_weights: list[float] | dict[str, float] | None = None
+    weighted_metrics: list[Any] | dict[str, Any] | None = None
+    run_eagerly: Literal[False] = False
+    steps_per_execution: int = Field(default=1, ge=1, le=10_000)
+    jit_compile: bool | Literal["auto"] = "auto"
+
+    @model_validator(mode="after")
+    def _no_unknown_arguments(self) -> CompileSpec:
+        for key in self.model_extra or {}:
+            if key in KERAS2_COMPILE_ARGS:
+                raise ValueError(KERAS2_COMPILE_ARGS[key])
+            raise ValueError(
+                f"`compile` has no argument {key!r}. Expected some of: optimizer, loss, metrics, "
+                "loss_weights, weighted_metrics, steps_per_execution, jit_compile."
+            )
+        return self
+
+
+class CallbackSpec(Strict):
+    """A Keras callback from the server's allow-list, as ``{"class_name", "config"}``."""
+
+    class_name: str
+    config: dict[str, Any] = Field(default_factory=dict)
+
+
+class FitSpec(Strict):
+    """Arguments of ``Model.fit`` other than the data."""
+
+    epochs: int = Field(default=1, ge=0)
+    batch_size: int | None = Field(default=32, ge=1)
+    validation_split: float = Field(default=0.0, ge=0.0, lt=1.0)
+    shuffle: bool = True
+    class_weight: dict[str, float] | None = None
+    initial_epoch: int = Field(default=0, ge=0)
+    steps_per_epoch: int | None = Field(default=None, ge=1)
+    validation_steps: int | None = Field(default=None, ge=1)
+    validation_freq: int = Field(default=1, ge=1)
+    callbacks: list[CallbackSpec] = Field(default_factory=list)
+    verbose: int | str | None = Field(default=None, description="Ignored; the service reports.")
+
+    @model_validator(mode="after")
+    def _initial_epoch_below_epochs(self) -> FitSpec:
+        if self.epochs and self.initial_epoch >= self.epochs:
+            raise ValueError(
+                f"`initial_epoch` must be below `epochs`, or Keras trains nothing. "
+                f"Received: initial_epoch={self.initial_epoch}, epochs={self.epochs}."
+            )
+        return self
+
+    @field_validator("class_weight")
+    @classmethod
+    def _class_weight_keys_are_ints(cls, value: dict[str, float] | None) -> dict[str, float] | None:
+        for key in value or {}:
+            if not key.lstrip("-").isdigit():
+                raise ValueError(
+                    '`class_weight` keys are class indices (JSON object keys such as "0", '
+                    f'"1"). Received key: {key!r}.'
+                )
+        return value
+
+
+class EvaluateSpec(Strict):
+    """Arguments of ``Model.evaluate`` other than the data."""
+
+    batch_size: int | None = Field(default=None, ge=1)
+    steps: int | None = Field(default=None, ge=1)
+
+
+class DataSplit(Strict):
+    """Arrays for one of train / validation / test.
+
+    With ``dataset``, ``x``/``y``/``sample_weight`` name arrays of that dataset; without it they
+    hold the arrays inline as (nested) JSON lists.
+    """
+
+    dataset: str | None = None
+    x: ArrayRef
+    y: ArrayRef = None
+    sample_weight: ArrayRef = None
+
+
+class DataSpec(Strict):
+    train: DataSplit | None = None
+    validation: DataSplit | None = None
+    test: DataSplit | None = None
+
+
+class JobCreate(Strict):
+    """The job spec of ``POST /v1/jobs``."""
+
+    name: str | None = Field(default=None, max_length=255)
+    model: dict[str, Any] | str = Field(description="model.to_json(), as an object or the string")
+    compile: CompileSpec = Field(default_factory=CompileSpec)
+    data: DataSpec
+    fit: FitSpec = Field(default_factory=FitSpec)
+    evaluate: EvaluateSpec = Field(default_factory=EvaluateSpec)
+
+    @field_validator("model")
+    @classmethod
+    def _model_is_json(cls, value: dict[str, Any] | str) -> dict[str, Any]:
+        if isinstance(value, dict):
+            return value
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError as error:
+            raise ValueError(
+                "`model` is a string but not JSON; send `model.to_json()` as it is, or its "
+                f"parsed object. JSON error: {error.msg} at line {error.lineno}, "
+                f"column {error.colno}."
+            ) from None
+        if not isinstance(parsed, dict):
+            raise ValueError(
+                "`model` must be a JSON object such as model.to_json() writes, "
+                f'{{"class_name": ..., "config": ...}}. Received: {type(parsed).__name__}.'
+            )
+        return parsed
+
+    @model_validator(mode="after")
+    def _has_work(self) -> JobCreate:
+        if self.fit.epochs > 0 and self.data.train is None:
+            raise ValueError(
+                "`data.train` is required to train (fit.epochs > 0). Give it, or set "
+                "fit.epochs to 0 to only evaluate."
+            )
+        if self.data.train is None and self.data.test is None:
+            raise ValueError("`data` needs `train`, `test` or both.")
+        return self

@@ -1,0 +1,198 @@
+"""The Keras side of a job: load its arrays, fit, evaluate, and save the results.
+
+Nothing here knows about Celery or the database: progress goes to a ``Reporter`` the caller
+supplies, which is how the worker records each epoch and learns that a job was cancelled.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+from models.callbacks import build_callbacks
+from models.data_refs import align, load_leaf, unwrap
+from models.keras_model import Signature, signature
+from models.spec import DataSplit, JobCreate
+
+if TYPE_CHECKING:
+    import keras
+
+ArrayGetter = Callable[[str], np.ndarray]
+# Opens the arrays of a dataset id; entered once per dataset for the whole job.
+DatasetOpener = Callable[[str], Any]
+
+CANCEL_POLL_SECONDS = 0.5
+
+
+class Reporter(Protocol):
+    """Where training reports to and learns whether to stop."""
+
+    def epoch_end(self, epoch: int, epochs: int, logs: dict[str, Any]) -> None: ...
+
+    def should_stop(self) -> bool: ...
+
+
+@dataclass
+class SplitArrays:
+    x: Any
+    y: Any = None
+    sample_weight: Any = None
+
+
+@dataclass
+class Outcome:
+    history: dict[str, list[Any]] = field(default_factory=dict)
+    evaluation: dict[str, float] | None = None
+    stopped: bool = False
+
+
+class _ServiceCallback:
+    """Reports epochs and stops training at the next batch once the job is cancelled."""
+
+    def __new__(cls, reporter: Reporter, epochs: int) -> Any:
+        import keras
+
+        class Callback(keras.callbacks.Callback):
+            def __init__(self) -> None:
+                super().__init__()
+                self.stopped = False
+                self._next_poll = 0.0
+
+            def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+                now = time.monotonic()
+                if now >= self._next_poll:
+                    self._next_poll = now + CANCEL_POLL_SECONDS
+                    if reporter.should_stop():
+                        self.stopped = True
+                        self.model.stop_training = True
+
+            def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+                if not self.stopped:
+                    reporter.epoch_end(epoch, epochs, dict(logs or {}))
+
+        return Callback()
+
+
+def load_split(
+    split: DataSplit, sig: Signature, role: str, open_dataset: DatasetOpener, stack: ExitStack
+) -> SplitArrays:
+    """The arrays of one split, lined up with the model's inputs and outputs."""
+    where = f"data.{role}"
+    get: ArrayGetter | None = None
+    if split.dataset is not None:
+        get = stack.enter_context(open_dataset(split.dataset)).get
+
+    def arrays(ref: Any, names: list[str], part: str) -> Any:
+        if ref is None:
+            return None
+        leaves = align(ref, names, f"{where}.{part}", split.dataset is None)
+        return unwrap([load_leaf(leaf, f"{where}.{part}", get) for leaf in leaves])
+
+    return SplitArrays(
+        x=arrays(split.x, sig.input_names, "x"),
+        y=arrays(split.y, sig.output_names, "y"),
+        sample_weight=arrays(split.sample_weight, sig.output_names, "sample_weight"),
+    )
+
+
+def _class_weight(spec: JobCreate) -> dict[int, float] | None:
+    if not spec.fit.class_weight:
+        return None
+    return {int(key): float(value) for key, value in spec.fit.class_weight.items()}
+
+
+def train_and_evaluate(
+    model: keras.Model, spec: JobCreate, open_dataset: DatasetOpener, reporter: Reporter
+) -> Outcome:
+    """Fit the compiled ``model`` and evaluate it, as the job spec asks.
+
+    Args:
+        model: a built, compiled model.
+        spec: the job.
+        open_dataset: opens a dataset by id as a context manager with ``get(name)``.
+        reporter: receives each epoch's logs; asked at most twice a second whether to stop.
+
+    Returns:
+        The Keras history, the evaluation by metric name, and whether the job was stopped.
+    """
+    sig = signature(model)
+    outcome = Outcome()
+    with ExitStack() as stack:
+        splits = {
+            role: load_split(split, sig, role, open_dataset, stack)
+            for role in ("train", "validation", "test")
+            if (split := getattr(spec.data, role)) is not None
+        }
+        train = splits.get("train")
+        if spec.fit.epochs > 0 and train is not None:
+            callback = _ServiceCallback(reporter, spec.fit.epochs)
+            validation = splits.get("validation")
+            validation_data = None
+            if validation is not None:
+                validation_data = tuple(
+                    part
+                    for part in (validation.x, validation.y, validation.sample_weight)
+                    if part is not None
+                )
+            history = model.fit(
+                train.x,
+                train.y,
+                sample_weight=train.sample_weight,
+                batch_size=spec.fit.batch_size,
+                epochs=spec.fit.epochs,
+                initial_epoch=spec.fit.initial_epoch,
+                validation_split=spec.fit.validation_split if validation is None else 0.0,
+                validation_data=validation_data,
+                shuffle=spec.fit.shuffle,
+                class_weight=_class_weight(spec),
+                steps_per_epoch=spec.fit.steps_per_epoch,
+                validation_steps=spec.fit.validation_steps,
+                validation_freq=spec.fit.validation_freq,
+                callbacks=[*build_callbacks(spec.fit.callbacks), callback],
+                verbose=0,
+            )
+            outcome.history = {k: [float(v) for v in vs] for k, vs in history.history.items()}
+            outcome.stopped = callback.stopped
+        test = splits.get("test")
+        if test is not None and not outcome.stopped:
+            result = model.evaluate(
+                test.x,
+                test.y,
+                sample_weight=test.sample_weight,
+                batch_size=spec.evaluate.batch_size,
+                steps=spec.evaluate.steps,
+                verbose=0,
+                return_dict=True,
+            )
+            outcome.evaluation = {key: float(value) for key, value in result.items()}
+    return outcome
+
+
+ARTIFACTS = {
+    "weights": "weights.weights.h5",
+    "keras": "model.keras",
+    "h5": "model.h5",
+}
+
+
+def save_artifacts(model: keras.Model, writing: Callable[[str], Any]) -> Iterator[str]:
+    """Save weights and the whole model; ``writing(name)`` yields a temporary path to write.
+
+    Yields each artifact's key once it is safely in place.
+    """
+    import warnings
+
+    for key, name in ARTIFACTS.items():
+        with writing(name) as path:
+            if key == "weights":
+                model.save_weights(path)
+            else:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # the legacy-.h5 notice is for users
+                    model.save(path)
+        yield key

@@ -1,0 +1,107 @@
+"""``remotefit``: run the service — ``serve`` (all-in-one), ``api``, ``worker``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Sequence
+
+from models.settings import Settings, SettingsError, get_settings
+
+
+def _settings() -> Settings:
+    try:
+        return get_settings()
+    except SettingsError as error:
+        print(f"remotefit: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def run_api(settings: Settings) -> None:
+    """Serve the HTTP API with uvicorn (one process; TensorFlow is imported lazily)."""
+    import uvicorn
+
+    from api.main import create_app
+
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+
+
+def run_worker(settings: Settings, gpu: int | None) -> None:
+    """Run one Celery worker: one pool process that trains one job at a time.
+
+    With ``gpu``, the process sees only that GPU (``CUDA_VISIBLE_DEVICES``), so run one worker
+    per GPU.
+    """
+    if gpu is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)
+    from models.db import get_engine
+    from worker.app import create_celery
+
+    get_engine(settings.database_url)
+    name = f"remotefit-gpu{gpu}@%h" if gpu is not None else "remotefit@%h"
+    create_celery(settings).worker_main(
+        argv=[
+            "worker",
+            "--pool=prefork",
+            "--concurrency=1",
+            "--loglevel=INFO",
+            f"--queues={settings.queue}",
+            f"--hostname={name}",
+            "--without-gossip",
+            "--without-mingle",
+        ]
+    )
+
+
+def serve(settings: Settings) -> None:
+    """The embedded default: the API here and one worker in a child process."""
+    from models.db import get_engine
+
+    get_engine(settings.database_url)  # tables exist before either side starts
+    worker = subprocess.Popen([sys.executable, "-m", "remotefit.cli", "worker"])
+    try:
+        run_api(settings)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        try:
+            worker.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="remotefit", description="model.fit() as a service. Settings: REMOTEFIT_* variables."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name, text in (
+        ("serve", "API and one worker on this machine (SQLite, local store: nothing to install)"),
+        ("api", "the HTTP API only"),
+    ):
+        command = commands.add_parser(name, help=text, description=text)
+        command.add_argument("--host", help="listen address (REMOTEFIT_HOST)")
+        command.add_argument("--port", type=int, help="listen port (REMOTEFIT_PORT)")
+    worker = commands.add_parser("worker", help="one Celery worker (one per GPU)")
+    worker.add_argument("--gpu", type=int, help="GPU index this worker uses alone")
+    args = parser.parse_args(argv)
+
+    for option in ("host", "port"):
+        if getattr(args, option, None) is not None:
+            os.environ[f"REMOTEFIT_{option.upper()}"] = str(getattr(args, option))
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    settings = _settings()
+    if args.command == "serve":
+        serve(settings)
+    elif args.command == "api":
+        run_api(settings)
+    else:
+        run_worker(settings, args.gpu)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,39 @@
+"""Set-up of a worker's pool process: GPU pinning, memory growth, TensorFlow warm-up.
+
+TensorFlow is not fork-safe, so the Celery parent never imports it; each pool process imports
+it once, when it starts, and keeps it warm for every job it runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any
+
+from celery.signals import worker_process_init
+
+log = logging.getLogger(__name__)
+
+
+def configure_devices() -> list[str]:
+    """Import TensorFlow, enable memory growth on every visible GPU; returns their names.
+
+    Pinning to one GPU happens before this, through ``CUDA_VISIBLE_DEVICES`` (set by
+    ``remotefit worker --gpu N``), so TensorFlow only ever sees that one.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    for gpu in gpus:
+        tf.config.experimental.set_memory_growth(gpu, True)
+    import keras  # noqa: F401  (warm: the first job should not pay the import)
+
+    return [gpu.name for gpu in gpus]
+
+
+@worker_process_init.connect
+def _on_process_start(**_: Any) -> None:
+    gpus = configure_devices()
+    log.info("worker process %s ready; GPUs: %s", os.getpid(), gpus or "none (CPU)")

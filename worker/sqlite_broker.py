@@ -1,0 +1,34 @@
+"""kombu's SQLAlchemy transport, fit for the embedded default's SQLite broker.
+
+The stock transport hands every transport option to ``create_engine``, so the polling interval
+(how soon a worker sees a new job) cannot be set; this one keeps transport options for the
+transport and gives SQLite a busy timeout so the API and the worker can share the file.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kombu.transport import sqlalchemy
+from sqlalchemy import create_engine, event
+
+TRANSPORT_ONLY = {"polling_interval", "visibility_timeout"}
+
+
+def _busy_timeout(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+class Channel(sqlalchemy.Channel):
+    def _engine_from_config(self) -> Any:
+        conninfo = self.connection.client
+        engine = create_engine(conninfo.hostname, connect_args={"timeout": 30})
+        event.listen(engine, "connect", _busy_timeout)
+        return engine
+
+
+class Transport(sqlalchemy.Transport):
+    Channel = Channel
