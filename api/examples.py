@@ -9,19 +9,38 @@ from fastapi import Body
 # The seed example's model (Dense 64 relu, Dropout, Dense 64 relu, Dropout, Dense 1 sigmoid),
 # as Keras 3's model.to_json() writes it, trimmed of default arguments.
 SEED_MODEL: dict[str, Any] = {
+    "module": "keras",
     "class_name": "Sequential",
     "config": {
         "name": "seed",
         "layers": [
-            {"class_name": "InputLayer", "config": {"batch_shape": [None, 20], "name": "input"}},
-            {"class_name": "Dense", "config": {"name": "dense", "units": 64, "activation": "relu"}},
-            {"class_name": "Dropout", "config": {"name": "dropout", "rate": 0.5}},
             {
+                "module": "keras.layers",
+                "class_name": "InputLayer",
+                "config": {"batch_shape": [None, 20], "name": "input"},
+            },
+            {
+                "module": "keras.layers",
+                "class_name": "Dense",
+                "config": {"name": "dense", "units": 64, "activation": "relu"},
+            },
+            {
+                "module": "keras.layers",
+                "class_name": "Dropout",
+                "config": {"name": "dropout", "rate": 0.5},
+            },
+            {
+                "module": "keras.layers",
                 "class_name": "Dense",
                 "config": {"name": "dense_1", "units": 64, "activation": "relu"},
             },
-            {"class_name": "Dropout", "config": {"name": "dropout_1", "rate": 0.5}},
             {
+                "module": "keras.layers",
+                "class_name": "Dropout",
+                "config": {"name": "dropout_1", "rate": 0.5},
+            },
+            {
+                "module": "keras.layers",
                 "class_name": "Dense",
                 "config": {"name": "dense_2", "units": 1, "activation": "sigmoid"},
             },

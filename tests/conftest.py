@@ -1,0 +1,121 @@
+"""Shared fixtures: real services, the seed example's data and model, job helpers."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from tests.services import Service, distributed, drop_postgres_database, embedded
+
+FINAL = ("succeeded", "failed", "cancelled")
+
+
+@pytest.fixture(scope="session")
+def embedded_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    service = embedded(tmp_path_factory.mktemp("embedded"))
+    service.start()
+    yield service
+    service.stop()
+
+
+@pytest.fixture(scope="session")
+def distributed_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    service, database = distributed(tmp_path_factory.mktemp("distributed"))
+    service.start()
+    yield service
+    service.stop()
+    drop_postgres_database(database)
+
+
+@pytest.fixture(params=["embedded", "distributed"])
+def service(request: pytest.FixtureRequest) -> Service:
+    """The same test on the embedded default and on Redis + PostgreSQL."""
+    fixture: Service = request.getfixturevalue(f"{request.param}_service")
+    return fixture
+
+
+@pytest.fixture
+def client(service: Service) -> Iterator[httpx.Client]:
+    with service.client() as http:
+        yield http
+
+
+def wait_for_job(client: httpx.Client, job_id: str, timeout: float = 180) -> dict[str, Any]:
+    """Poll a job until it is final; fails with the job's state on time-out."""
+    deadline = time.monotonic() + timeout
+    job: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        job = client.get(f"/v1/jobs/{job_id}").json()
+        if job.get("status") in FINAL:
+            return job
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} not final after {timeout}s: {job}")
+
+
+def upload(client: httpx.Client, path: Path) -> dict[str, Any]:
+    with open(path, "rb") as handle:
+        response = client.post("/v1/datasets", files={"file": (path.name, handle)})
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def seed_arrays(seed: int = 0) -> dict[str, np.ndarray]:
+    """The seed example's data: 1000 training and 100 test samples of 20 features."""
+    rng = np.random.default_rng(seed)
+    return {
+        "x_train": rng.random((1000, 20)),
+        "y_train": rng.integers(2, size=(1000, 1)),
+        "x_test": rng.random((100, 20)),
+        "y_test": rng.integers(2, size=(100, 1)),
+    }
+
+
+def seed_model() -> Any:
+    """The seed example's Sequential model, exactly as its author wrote it."""
+    import warnings
+
+    from keras import Sequential
+    from keras.layers import Dense, Dropout
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # input_dim is deprecated in Keras 3, and still works
+        model = Sequential()
+        model.add(Dense(64, input_dim=20, activation="relu"))
+        model.add(Dropout(0.5))
+        model.add(Dense(64, activation="relu"))
+        model.add(Dropout(0.5))
+        model.add(Dense(1, activation="sigmoid"))
+    return model
+
+
+@pytest.fixture(scope="session")
+def seed_npz(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("data") / "seed.npz"
+    np.savez(path, **seed_arrays())
+    return path
+
+
+def seed_job(dataset_id: str, **fit: Any) -> dict[str, Any]:
+    """The seed example as a job spec on an uploaded seed.npz."""
+    return {
+        "name": "seed-example",
+        "model": seed_model().to_json(),
+        "compile": {"loss": "binary_crossentropy", "optimizer": "rmsprop", "metrics": ["accuracy"]},
+        "data": {
+            "train": {"dataset": dataset_id, "x": "x_train", "y": "y_train"},
+            "test": {"dataset": dataset_id, "x": "x_test", "y": "y_test"},
+        },
+        "fit": {"epochs": 20, "batch_size": 128, **fit},
+        "evaluate": {"batch_size": 128},
+    }
