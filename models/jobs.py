@@ -131,7 +131,7 @@ def finish(
         .execution_options(synchronize_session=False)
     )
     if getattr(result, "rowcount", 0) == 1:
-        event = {"status": status}
+        event: dict[str, Any] = {"status": status}
         if error:
             event["error"] = error
         if evaluation is not None:

@@ -28,13 +28,13 @@ def _load(path: str | Path) -> tuple[keras.Model, threading.Lock]:
     with _cache_lock:
         if key in _cache:
             _cache.move_to_end(key)
-            return _cache[key]  # type: ignore[no-any-return]
+            return _cache[key]
     model = keras.saving.load_model(path, compile=False, safe_mode=True)
     with _cache_lock:
         _cache[key] = (model, threading.Lock())
         while len(_cache) > CACHE_SIZE:
             _cache.popitem(last=False)
-        return _cache[key]  # type: ignore[no-any-return]
+        return _cache[key]
 
 
 def predict(

@@ -131,16 +131,18 @@ class JobCreate(Strict):
     """The job spec of ``POST /v1/jobs``."""
 
     name: str | None = Field(default=None, max_length=255)
-    model: dict[str, Any] | str = Field(description="model.to_json(), as an object or the string")
+    model: dict[str, Any] = Field(
+        description="model.to_json(): its parsed object, or the JSON string as it is"
+    )
     compile: CompileSpec = Field(default_factory=CompileSpec)
     data: DataSpec
     fit: FitSpec = Field(default_factory=FitSpec)
     evaluate: EvaluateSpec = Field(default_factory=EvaluateSpec)
 
-    @field_validator("model")
+    @field_validator("model", mode="before")
     @classmethod
-    def _model_is_json(cls, value: dict[str, Any] | str) -> dict[str, Any]:
-        if isinstance(value, dict):
+    def _model_is_json(cls, value: Any) -> Any:
+        if not isinstance(value, str):
             return value
         try:
             parsed = json.loads(value)
