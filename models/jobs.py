@@ -142,24 +142,36 @@ def finish(
 def request_cancel(session: Session, job_id: str) -> Job:
     """Cancel a queued job at once, or ask a running one to stop at its next batch.
 
+    Both are compare-and-sets on the status, so a cancel that races a worker's claim either
+    wins (the job never starts) or becomes a stop request for the now-running job.
+
     Raises:
         JobNotFound: no such job.
         Conflict: the job has already finished.
     """
-    job = get(session, job_id)
-    if job.status in FINAL:
-        raise Conflict(
-            f"Job {job_id} has already finished ({job.status}); only queued or running jobs "
-            "can be cancelled.",
-            status=job.status,
+    for current, values in (
+        ("queued", {"status": "cancelled", "cancel_requested": True, "finished_at": utcnow()}),
+        ("running", {"cancel_requested": True}),
+    ):
+        result = session.execute(
+            update(Job)
+            .where(Job.id == job_id, Job.status == current)
+            .values(**values)
+            .execution_options(synchronize_session=False)
         )
-    job.cancel_requested = True
-    if job.status == "queued":
-        job.status = "cancelled"
-        job.finished_at = utcnow()
-        add_event(session, job_id, "status", {"status": "cancelled"})
-    session.flush()
-    return job
+        if getattr(result, "rowcount", 0) == 1:
+            if current == "queued":
+                add_event(session, job_id, "status", {"status": "cancelled"})
+            session.flush()
+            job = get(session, job_id)
+            session.refresh(job)
+            return job
+    job = get(session, job_id)
+    raise Conflict(
+        f"Job {job_id} has already finished ({job.status}); only queued or running jobs "
+        "can be cancelled.",
+        status=job.status,
+    )
 
 
 def delete(session: Session, job_id: str) -> None:
