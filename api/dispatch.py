@@ -35,3 +35,13 @@ def broker_reachable(celery: Celery) -> bool:
         return True
     except Exception:
         return False
+
+
+def broker_backlog(celery: Celery, queue: str) -> int | None:
+    """Messages waiting in ``queue``, or None when the broker cannot say."""
+    try:
+        with celery.connection_for_read() as connection:
+            declared = connection.default_channel.queue_declare(queue=queue, passive=True)
+            return int(declared.message_count)
+    except Exception:
+        return None

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
 from api import errors
 from api.limits import BodyLimit
-from api.routes import artifacts, datasets, health, jobs, models
+from api.routes import artifacts, datasets, events, health, jobs, models
+from api.sweeping import Sweeper
 from models.db import get_engine
 from models.settings import Settings, get_settings
 from models.store import LocalStore
+from models.sweeper import remove_stale_temp_files
 from worker.app import create_celery
 
 DESCRIPTION = """\
@@ -30,7 +34,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the API for ``settings`` (read from the environment when not given)."""
     settings = settings or get_settings()
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-    app = FastAPI(title="remotefit", version="1.0", description=DESCRIPTION)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        remove_stale_temp_files(app.state.store, settings.temp_max_age_seconds)
+        sweeper = Sweeper(settings, app.state.celery, app.state.store)
+        sweeper.start()
+        yield
+        sweeper.stop()
+
+    app = FastAPI(title="remotefit", version="1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     app.state.store = LocalStore(settings.store_root)
     app.state.celery = create_celery(settings)
@@ -41,7 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_request_bytes=settings.max_request_bytes,
         max_upload_bytes=settings.max_upload_bytes,
     )
-    for module in (health, datasets, models, jobs, artifacts):
+    for module in (health, datasets, models, jobs, artifacts, events):
         app.include_router(module.router)
     _warm_up(settings)
     return app

@@ -2,42 +2,77 @@
 
 This is the whole of what a Celery task does, kept free of Celery so it reads (and is tested)
 as plain code. It re-reads the job from the database each time it runs, so a message delivered
-twice is harmless: the second delivery loses the claim and returns.
+twice is harmless: the second delivery loses the claim and returns. A job whose worker died is
+taken over and resumes from the checkpoint of its last whole epoch.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from models import dataset_catalog, jobs
 from models.compiling import compile_model
 from models.db import session_scope
 from models.errors import ServiceError
+from models.job_monitor import JobMonitor
 from models.keras_model import build
 from models.settings import Settings
 from models.spec import JobCreate
 from models.store import LocalStore
-from models.training import save_artifacts, train_and_evaluate
+from models.training import CHECKPOINT, save_artifacts, train_and_evaluate
+
+if TYPE_CHECKING:
+    import keras
 
 log = logging.getLogger(__name__)
 
 
-class _DatabaseReporter:
-    """Writes each epoch to the job row and polls it for cancellation."""
+def process_is_dead(worker: str) -> bool:
+    """Whether ``host:pid`` names a process of this host that has ended."""
+    host, _, pid = worker.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False  # another machine's worker: only its lease can tell
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
-    def __init__(self, settings: Settings, job_id: str) -> None:
+
+class _Reporter:
+    """Training's view of the job: cheap per batch, durable per epoch."""
+
+    def __init__(
+        self, settings: Settings, store: LocalStore, job_id: str, epochs: int, monitor: JobMonitor
+    ) -> None:
         self.url = settings.database_url
+        self.store = store
         self.job_id = job_id
+        self.epochs = epochs
+        self.monitor = monitor
 
-    def epoch_end(self, epoch: int, epochs: int, logs: dict[str, Any]) -> None:
-        with session_scope(self.url) as session:
-            jobs.record_epoch(session, self.job_id, epoch, epochs, logs)
+    def batch_end(self, step: int, steps: int | None, logs: dict[str, Any]) -> None:
+        self.monitor.update(step=step, steps=steps, loss=logs.get("loss"))
 
-    def should_stop(self) -> bool:
+    def epoch_end(self, model: keras.Model, epoch: int, logs: dict[str, Any]) -> None:
+        # History first, then the checkpoint: a crash between the two retrains this epoch on
+        # resume, and resume_point() cuts the history back so the epoch is recorded once.
+        with self.monitor.write_lock, session_scope(self.url) as session:
+            jobs.record_epoch(session, self.job_id, epoch, self.epochs, logs)
+        with self.store.writing("jobs", self.job_id, CHECKPOINT) as path:
+            model.save_weights(path)
         with session_scope(self.url) as session:
-            return jobs.cancel_requested(session, self.job_id)
+            jobs.checkpointed(session, self.job_id, epoch + 1)
+        self.monitor.update(epoch=epoch + 1, epochs=self.epochs, step=0)
+
+    def stop_reason(self) -> str | None:
+        return self.monitor.stop_reason
 
 
 def _error(error: BaseException) -> dict[str, Any]:
@@ -47,43 +82,106 @@ def _error(error: BaseException) -> dict[str, Any]:
     return {"type": type(error).__name__, "code": "training_failed", "message": message}
 
 
+def _restore(model: keras.Model, store: LocalStore, job_id: str) -> bool:
+    """Load the last whole epoch's weights and optimizer state, if there is a checkpoint."""
+    path = store.path("jobs", job_id, CHECKPOINT)
+    if not path.is_file():
+        return False
+    if not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
+    model.load_weights(path)
+    return True
+
+
+def _time_limit_error(seconds: float, epoch: int) -> dict[str, Any]:
+    return {
+        "type": "TimeLimitExceeded",
+        "code": "time_limit",
+        "message": f"The job ran past its time limit of {seconds:g} s and was stopped after "
+        f"{epoch} whole epochs; their history and weights are kept. Give the job a larger "
+        "`time_limit_s` (up to the server's REMOTEFIT_MAX_JOB_SECONDS) or fewer epochs.",
+    }
+
+
 def run_job(job_id: str, settings: Settings, worker: str) -> str:
     """Train job ``job_id`` if this worker wins its claim.
 
     Args:
         job_id: the job to run.
         settings: database, store and limits.
-        worker: a name for this worker, recorded on the job.
+        worker: ``host:pid`` of this worker process, recorded on the job.
 
     Returns:
-        The job's final status, or ``"skipped"`` when another delivery already has it.
+        The job's final status, or ``"skipped"``/``"lost"`` when another worker has it.
     """
     url = settings.database_url
     with session_scope(url) as session:
-        if not jobs.claim(session, job_id, worker, settings.max_attempts):
-            log.info("job %s: not claimed (already taken, finished or deleted)", job_id)
-            return "skipped"
+        claim = jobs.claim(
+            session,
+            job_id,
+            worker,
+            settings.max_attempts,
+            settings.lease_seconds,
+            process_is_dead,
+        )
+        if claim in ("skipped", "exhausted"):
+            log.info("job %s: %s", job_id, claim)
+            return claim
         spec = JobCreate.model_validate(jobs.get(session, job_id).spec)
+        initial_epoch = spec.fit.initial_epoch
+        if claim == "resumed":
+            initial_epoch = max(initial_epoch, jobs.resume_point(session, job_id))
     store = LocalStore(settings.store_root)
+    time_limit = spec.time_limit_s or settings.job_seconds
+    monitor = JobMonitor(settings, job_id, worker, time_limit, initial_epoch)
+    monitor.update(epoch=initial_epoch, epochs=spec.fit.epochs)
+    monitor.start()
     started = time.monotonic()
     try:
         model = build(spec.model, settings)
         compile_model(model, spec.compile, settings)
+        if claim == "resumed" and initial_epoch > spec.fit.initial_epoch:
+            _restore(model, store, job_id)
+            log.info("job %s: resumed from epoch %d", job_id, initial_epoch)
+        reporter = _Reporter(settings, store, job_id, spec.fit.epochs, monitor)
         with session_scope(url) as session:
             outcome = train_and_evaluate(
                 model,
                 spec,
                 lambda dataset_id: dataset_catalog.open_reader(session, store, dataset_id),
-                _DatabaseReporter(settings, job_id),
+                reporter,
+                initial_epoch,
             )
+        stop = monitor.stop_reason
+        if stop == "lost":
+            log.info("job %s: no longer ours (deleted or taken over)", job_id)
+            return "lost"
+        if stop:  # keep what the last whole epoch learned, not a half-trained batch
+            _restore(model, store, job_id)
         artifacts = list(save_artifacts(model, lambda name: store.writing("jobs", job_id, name)))
     except Exception as error:
         log.exception("job %s failed", job_id)
         with session_scope(url) as session:
-            jobs.finish(session, job_id, "failed", error=_error(error))
+            jobs.finish(session, job_id, "failed", error=_error(error), worker=worker)
         return "failed"
-    status = "cancelled" if outcome.stopped else "succeeded"
+    finally:
+        monitor.stop()
+    status, failure = "succeeded", None
+    if stop == "cancelled":
+        status = "cancelled"
+    elif stop == "time_limit":
+        status = "failed"
+        failure = _time_limit_error(time_limit, monitor.progress.get("epoch", 0))
     with session_scope(url) as session:
-        jobs.finish(session, job_id, status, evaluation=outcome.evaluation, artifacts=artifacts)
+        jobs.finish(
+            session,
+            job_id,
+            status,
+            evaluation=outcome.evaluation,
+            error=failure,
+            artifacts=artifacts,
+            worker=worker,
+        )
+    store.path("jobs", job_id, CHECKPOINT).unlink(missing_ok=True)
     log.info("job %s %s in %.2fs", job_id, status, time.monotonic() - started)
     return status

@@ -7,7 +7,8 @@ attempt + 1), so a message delivered twice trains once; every later update is by
 from __future__ import annotations
 
 import math
-from datetime import datetime
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
@@ -64,8 +65,26 @@ def add_event(session: Session, job_id: str, kind: str, data: dict[str, Any]) ->
     session.add(JobEvent(job_id=job_id, type=kind, data=data))
 
 
-def claim(session: Session, job_id: str, worker: str, max_attempts: int) -> bool:
-    """Move a queued job to running for this worker; False if anyone else got it first."""
+def claim(
+    session: Session,
+    job_id: str,
+    worker: str,
+    max_attempts: int,
+    lease_seconds: float,
+    is_dead: Callable[[str], bool] = lambda _: False,
+) -> str:
+    """Take a job for this worker with a compare-and-set on its row.
+
+    A queued job is claimed outright. A running job is taken over only when its worker is
+    gone: its heartbeat is older than the lease, or ``is_dead`` knows its process has ended
+    (a redelivery after the pool process was killed). Each claim counts one attempt; a job
+    whose attempts are spent ends failed instead of looping.
+
+    Returns:
+        ``"claimed"``, ``"resumed"`` (taken over from a lost worker), ``"exhausted"`` (failed
+        now, out of attempts) or ``"skipped"`` (someone else has it, or it is final or gone).
+    """
+    now = utcnow()
     result = session.execute(
         update(Job)
         .where(Job.id == job_id, Job.status == "queued", Job.attempts < max_attempts)
@@ -73,15 +92,129 @@ def claim(session: Session, job_id: str, worker: str, max_attempts: int) -> bool
             status="running",
             attempts=Job.attempts + 1,
             worker=worker,
-            started_at=utcnow(),
+            started_at=func.coalesce(Job.started_at, now),
+            heartbeat_at=now,
             error=None,
         )
         .execution_options(synchronize_session=False)
     )
-    claimed = bool(getattr(result, "rowcount", 0) == 1)
-    if claimed:
+    if getattr(result, "rowcount", 0) == 1:
         add_event(session, job_id, "status", {"status": "running", "worker": worker})
-    return claimed
+        return "claimed"
+    job = session.get(Job, job_id, populate_existing=True)
+    if job is None or job.status != "running":
+        return "skipped"
+    silent = job.heartbeat_at is None or _aware(job.heartbeat_at) < now - timedelta(
+        seconds=lease_seconds
+    )
+    if not silent and not (job.worker and is_dead(job.worker)):
+        return "skipped"
+    if job.attempts >= max_attempts:
+        fail_lost(session, job)
+        return "exhausted"
+    result = session.execute(
+        update(Job)
+        .where(
+            Job.id == job_id,
+            Job.status == "running",
+            Job.worker == job.worker,
+            Job.attempts == job.attempts,
+        )
+        .values(attempts=Job.attempts + 1, worker=worker, heartbeat_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(result, "rowcount", 0) != 1:
+        return "skipped"
+    add_event(
+        session,
+        job_id,
+        "status",
+        {"status": "running", "worker": worker, "resumed_from_epoch": job.checkpoint_epoch},
+    )
+    return "resumed"
+
+
+def fail_lost(session: Session, job: Job) -> None:
+    """End a job whose worker was lost once too often (killed, most likely out of memory)."""
+    error = {
+        "type": "WorkerLost",
+        "code": "worker_lost",
+        "message": f"The worker running this job stopped {job.attempts} times (the process was "
+        "killed or stopped responding, possibly out of memory), so it will not be retried. "
+        "Try a smaller batch_size or model, or ask the operator about the worker's memory.",
+    }
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job.id, Job.status == job.status, Job.attempts == job.attempts)
+        .values(status="failed", error=error, finished_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(result, "rowcount", 0) == 1:
+        add_event(session, job.id, "status", {"status": "failed", "error": error})
+
+
+def heartbeat(
+    session: Session, job_id: str, worker: str, progress: dict[str, Any] | None
+) -> bool | None:
+    """Renew this worker's lease (and store its progress); returns the job's cancel flag.
+
+    Returns None when the job is no longer this worker's: deleted, taken over or finished.
+    """
+    values: dict[str, Any] = {"heartbeat_at": utcnow()}
+    if progress is not None:
+        values["progress"] = progress
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status == "running", Job.worker == worker)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(result, "rowcount", 0) != 1:
+        return None
+    if progress is not None:
+        add_event(session, job_id, "progress", progress)
+    return bool(session.scalar(select(Job.cancel_requested).where(Job.id == job_id)))
+
+
+def resume_point(session: Session, job_id: str) -> int:
+    """The last checkpointed epoch, with the history cut back to it.
+
+    Epochs recorded after the last checkpoint are trained again on resume, so cutting them here
+    keeps every epoch in the history exactly once.
+    """
+    job = get(session, job_id)
+    epoch = job.checkpoint_epoch
+    job.history = {key: list(values)[:epoch] for key, values in (job.history or {}).items()}
+    job.progress = {**(job.progress or {}), "epoch": epoch}
+    return epoch
+
+
+def checkpointed(session: Session, job_id: str, epoch: int) -> None:
+    session.execute(
+        update(Job)
+        .where(Job.id == job_id)
+        .values(checkpoint_epoch=epoch)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def requeue_lost(session: Session, job: Job) -> bool:
+    """Put a running job whose worker went silent back in the queue (compare-and-set)."""
+    result = session.execute(
+        update(Job)
+        .where(
+            Job.id == job.id,
+            Job.status == "running",
+            Job.worker == job.worker,
+            Job.heartbeat_at == job.heartbeat_at,
+        )
+        .values(status="queued")
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(result, "rowcount", 0) != 1:
+        return False
+    add_event(session, job.id, "status", {"status": "queued", "reason": "worker lost"})
+    return True
 
 
 def record_epoch(
@@ -115,8 +248,9 @@ def finish(
     evaluation: dict[str, Any] | None = None,
     error: dict[str, Any] | None = None,
     artifacts: list[str] | None = None,
+    worker: str | None = None,
 ) -> None:
-    """Record a job's final state (only from running; a deleted job is left deleted)."""
+    """Record a job's final state (only from running, and only by its own worker if named)."""
     values: dict[str, Any] = {"status": status, "finished_at": utcnow()}
     if evaluation is not None:
         values["evaluation"] = {k: clean_number(v) for k, v in evaluation.items()}
@@ -126,7 +260,9 @@ def finish(
         values["artifacts"] = artifacts
     result = session.execute(
         update(Job)
-        .where(Job.id == job_id, Job.status == "running")
+        .where(
+            Job.id == job_id, Job.status == "running", *([Job.worker == worker] if worker else [])
+        )
         .values(**values)
         .execution_options(synchronize_session=False)
     )
@@ -198,6 +334,4 @@ def durations(job: Job) -> dict[str, float | None]:
 
 def _aware(moment: datetime) -> datetime:
     # SQLite hands back naive datetimes even for timezone-aware columns; they are UTC.
-    from datetime import UTC
-
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -49,6 +49,15 @@ class Settings(BaseSettings):
     max_csv_columns: int = Field(default=10_000, gt=0)
     max_predict_rows: int = Field(default=100_000, gt=0)
     max_job_seconds: int = Field(default=7 * 24 * 3600, gt=0, description="Longest job allowed.")
+    job_seconds: int = Field(default=24 * 3600, gt=0, description="Time limit of a job by default.")
+    heartbeat_seconds: float = Field(
+        default=0.5, gt=0, description="Period of a running job's heartbeat, progress and checks."
+    )
+    lease_seconds: float = Field(default=60.0, gt=0, description="Silence before a worker is lost.")
+    sweep_seconds: float = Field(default=10.0, gt=0, description="Period of the job sweeper.")
+    events_heartbeat_seconds: float = Field(default=15.0, gt=0, description="SSE keep-alive.")
+    events_poll_seconds: float = Field(default=0.2, gt=0, description="SSE polling period.")
+    temp_max_age_seconds: float = Field(default=3600.0, ge=0, description="Stale upload temps.")
     max_attempts: int = Field(default=3, ge=1)
     broker_poll_seconds: float = Field(default=0.05, gt=0, description="SQLite broker polling.")
 

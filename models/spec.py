@@ -138,6 +138,9 @@ class JobCreate(Strict):
     data: DataSpec
     fit: FitSpec = Field(default_factory=FitSpec)
     evaluate: EvaluateSpec = Field(default_factory=EvaluateSpec)
+    time_limit_s: int | None = Field(
+        default=None, ge=1, description="Stop the job after this long (default: the server's)."
+    )
 
     @field_validator("model", mode="before")
     @classmethod

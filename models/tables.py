@@ -48,6 +48,8 @@ class Job(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     worker: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    checkpoint_epoch: Mapped[int] = mapped_column(Integer, default=0)
     progress: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     history: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     evaluation: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)

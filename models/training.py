@@ -6,7 +6,6 @@ supplies, which is how the worker records each epoch and learns that a job was c
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -26,15 +25,18 @@ ArrayGetter = Callable[[str], np.ndarray]
 # Opens the arrays of a dataset id; entered once per dataset for the whole job.
 DatasetOpener = Callable[[str], Any]
 
-CANCEL_POLL_SECONDS = 0.5
-
 
 class Reporter(Protocol):
-    """Where training reports to and learns whether to stop."""
+    """Where training reports to, and what tells it to stop."""
 
-    def epoch_end(self, epoch: int, epochs: int, logs: dict[str, Any]) -> None: ...
+    def batch_end(self, step: int, steps: int | None, logs: dict[str, Any]) -> None:
+        """After each batch: must be cheap (no I/O; it runs on the training thread)."""
 
-    def should_stop(self) -> bool: ...
+    def epoch_end(self, model: keras.Model, epoch: int, logs: dict[str, Any]) -> None:
+        """After each complete epoch: record it and checkpoint the model."""
+
+    def stop_reason(self) -> str | None:
+        """Why training must stop now (cancelled, time limit, ...), or None to go on."""
 
 
 @dataclass
@@ -52,28 +54,25 @@ class Outcome:
 
 
 class _ServiceCallback:
-    """Reports epochs and stops training at the next batch once the job is cancelled."""
+    """Reports batches and epochs; stops training at the next batch when told to."""
 
-    def __new__(cls, reporter: Reporter, epochs: int) -> Any:
+    def __new__(cls, reporter: Reporter) -> Any:
         import keras
 
         class Callback(keras.callbacks.Callback):
             def __init__(self) -> None:
                 super().__init__()
                 self.stopped = False
-                self._next_poll = 0.0
 
             def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-                now = time.monotonic()
-                if now >= self._next_poll:
-                    self._next_poll = now + CANCEL_POLL_SECONDS
-                    if reporter.should_stop():
-                        self.stopped = True
-                        self.model.stop_training = True
+                reporter.batch_end(batch + 1, self.params.get("steps"), logs or {})
+                if reporter.stop_reason():
+                    self.stopped = True
+                    self.model.stop_training = True
 
             def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-                if not self.stopped:
-                    reporter.epoch_end(epoch, epochs, dict(logs or {}))
+                if not self.stopped:  # an epoch cut short is not recorded nor checkpointed
+                    reporter.epoch_end(self.model, epoch, dict(logs or {}))
 
         return Callback()
 
@@ -107,7 +106,11 @@ def _class_weight(spec: JobCreate) -> dict[int, float] | None:
 
 
 def train_and_evaluate(
-    model: keras.Model, spec: JobCreate, open_dataset: DatasetOpener, reporter: Reporter
+    model: keras.Model,
+    spec: JobCreate,
+    open_dataset: DatasetOpener,
+    reporter: Reporter,
+    initial_epoch: int = 0,
 ) -> Outcome:
     """Fit the compiled ``model`` and evaluate it, as the job spec asks.
 
@@ -115,7 +118,8 @@ def train_and_evaluate(
         model: a built, compiled model.
         spec: the job.
         open_dataset: opens a dataset by id as a context manager with ``get(name)``.
-        reporter: receives each epoch's logs; asked at most twice a second whether to stop.
+        reporter: receives batches and epochs, and says when to stop.
+        initial_epoch: the epoch to start from (later than the spec's when resuming).
 
     Returns:
         The Keras history, the evaluation by metric name, and whether the job was stopped.
@@ -129,8 +133,8 @@ def train_and_evaluate(
             if (split := getattr(spec.data, role)) is not None
         }
         train = splits.get("train")
-        if spec.fit.epochs > 0 and train is not None:
-            callback = _ServiceCallback(reporter, spec.fit.epochs)
+        if spec.fit.epochs > initial_epoch and train is not None:
+            callback = _ServiceCallback(reporter)
             validation = splits.get("validation")
             validation_data = None
             if validation is not None:
@@ -145,7 +149,7 @@ def train_and_evaluate(
                 sample_weight=train.sample_weight,
                 batch_size=spec.fit.batch_size,
                 epochs=spec.fit.epochs,
-                initial_epoch=spec.fit.initial_epoch,
+                initial_epoch=initial_epoch,
                 validation_split=spec.fit.validation_split if validation is None else 0.0,
                 validation_data=validation_data,
                 shuffle=spec.fit.shuffle,
@@ -159,7 +163,7 @@ def train_and_evaluate(
             outcome.history = {k: [float(v) for v in vs] for k, vs in history.history.items()}
             outcome.stopped = callback.stopped
         test = splits.get("test")
-        if test is not None and not outcome.stopped:
+        if test is not None and not outcome.stopped and not reporter.stop_reason():
             result = model.evaluate(
                 test.x,
                 test.y,
@@ -178,6 +182,7 @@ ARTIFACTS = {
     "keras": "model.keras",
     "h5": "model.h5",
 }
+CHECKPOINT = "checkpoint.weights.h5"  # weights and optimizer state after the last whole epoch
 
 
 def save_artifacts(model: keras.Model, writing: Callable[[str], Any]) -> Iterator[str]:

@@ -47,6 +47,9 @@ def _check_bounds(spec: JobCreate, settings: Settings) -> None:
             "REMOTEFIT_MAX_BATCH_SIZE",
         ),
     ]
+    bounds.append(
+        ("time_limit_s", spec.time_limit_s, settings.max_job_seconds, "REMOTEFIT_MAX_JOB_SECONDS")
+    )
     for where, value, limit, variable in bounds:
         if value is not None and value > limit:
             raise LimitExceeded(

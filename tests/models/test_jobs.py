@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from sqlalchemy.orm import Session
 from models import jobs
 from models.db import get_sessionmaker
 from models.errors import Conflict, JobNotFound
+from models.tables import utcnow
 from tests.services import drop_postgres_database, postgres_database
 
 SPEC = {"fit": {"epochs": 3}}
@@ -36,8 +38,8 @@ def session(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Session]
 def test_only_one_of_two_deliveries_claims_a_job(session: Session) -> None:
     job = jobs.create(session, SPEC, "twice")
     session.commit()
-    assert jobs.claim(session, job.id, "worker-a", max_attempts=3)
-    assert not jobs.claim(session, job.id, "worker-b", max_attempts=3)
+    assert jobs.claim(session, job.id, "worker-a", 3, 60) == "claimed"
+    assert jobs.claim(session, job.id, "worker-b", 3, 60) == "skipped"
     session.commit()
     session.refresh(job)
     assert (job.status, job.attempts, job.worker) == ("running", 1, "worker-a")
@@ -47,12 +49,12 @@ def test_claim_respects_the_attempt_cap(session: Session) -> None:
     job = jobs.create(session, SPEC, None)
     job.attempts = 3
     session.commit()
-    assert not jobs.claim(session, job.id, "worker", max_attempts=3)
+    assert jobs.claim(session, job.id, "worker", 3, 60) == "skipped"
 
 
 def test_epochs_append_to_history_and_finish_records_the_outcome(session: Session) -> None:
     job = jobs.create(session, SPEC, None)
-    jobs.claim(session, job.id, "worker", 3)
+    jobs.claim(session, job.id, "worker", 3, 60)
     jobs.record_epoch(session, job.id, 0, 3, {"loss": 0.5, "accuracy": float("nan")})
     jobs.record_epoch(session, job.id, 1, 3, {"loss": 0.25, "accuracy": 0.75})
     jobs.finish(session, job.id, "succeeded", evaluation={"loss": 0.3}, artifacts=["weights"])
@@ -72,14 +74,16 @@ def test_cancel_queued_job_is_final_and_cancel_finished_is_a_conflict(session: S
     job = jobs.create(session, SPEC, None)
     assert jobs.request_cancel(session, job.id).status == "cancelled"
     session.commit()
-    assert not jobs.claim(session, job.id, "worker", 3)  # a queued-then-cancelled job never starts
+    assert (
+        jobs.claim(session, job.id, "worker", 3, 60) == "skipped"
+    )  # a queued-then-cancelled job never starts
     with pytest.raises(Conflict, match="already finished"):
         jobs.request_cancel(session, job.id)
 
 
 def test_cancel_running_job_sets_the_flag_the_worker_polls(session: Session) -> None:
     job = jobs.create(session, SPEC, None)
-    jobs.claim(session, job.id, "worker", 3)
+    jobs.claim(session, job.id, "worker", 3, 60)
     session.commit()
     assert not jobs.cancel_requested(session, job.id)
     jobs.request_cancel(session, job.id)
@@ -100,9 +104,67 @@ def test_deleted_job_reads_as_cancelled_to_its_worker(session: Session) -> None:
 
 def test_listing_filters_and_pages(session: Session) -> None:
     created = [jobs.create(session, SPEC, f"job-{i}") for i in range(5)]
-    jobs.claim(session, created[0].id, "worker", 3)
+    jobs.claim(session, created[0].id, "worker", 3, 60)
     session.commit()
     running, total = jobs.listing(session, "running", limit=10, offset=0)
     assert [j.id for j in running] == [created[0].id] and total == 1
     page, total = jobs.listing(session, None, limit=2, offset=2)
     assert total == 5 and len(page) == 2
+
+
+def _running(session: Session, worker: str, attempts: int = 1, silent_for: float = 0) -> str:
+    job = jobs.create(session, SPEC, None)
+    session.commit()
+    assert jobs.claim(session, job.id, worker, 3, 60) == "claimed"
+    job.attempts = attempts
+    job.heartbeat_at = utcnow() - timedelta(seconds=silent_for)
+    session.commit()
+    return job.id
+
+
+def test_a_live_workers_job_is_not_taken_over(session: Session) -> None:
+    job_id = _running(session, "host-a:1")
+    assert jobs.claim(session, job_id, "host-b:2", 3, 60) == "skipped"
+
+
+def test_a_silent_workers_job_is_resumed_by_the_next_delivery(session: Session) -> None:
+    job_id = _running(session, "host-a:1", silent_for=120)
+    assert jobs.claim(session, job_id, "host-b:2", 3, 60) == "resumed"
+    job = jobs.get(session, job_id)
+    session.refresh(job)
+    assert (job.worker, job.attempts, job.status) == ("host-b:2", 2, "running")
+
+
+def test_a_dead_process_is_taken_over_at_once(session: Session) -> None:
+    job_id = _running(session, "host-a:1")
+    dead = {"host-a:1"}
+    assert jobs.claim(session, job_id, "host-a:2", 3, 60, dead.__contains__) == "resumed"
+
+
+def test_out_of_attempts_ends_failed_with_the_reason(session: Session) -> None:
+    job_id = _running(session, "host-a:1", attempts=3, silent_for=120)
+    assert jobs.claim(session, job_id, "host-b:2", 3, 60) == "exhausted"
+    job = jobs.get(session, job_id)
+    session.refresh(job)
+    assert job.status == "failed"
+    assert job.error is not None and job.error["code"] == "worker_lost"
+    assert "possibly out of memory" in job.error["message"]
+
+
+def test_heartbeat_belongs_to_the_owner_only(session: Session) -> None:
+    job_id = _running(session, "host-a:1")
+    assert jobs.heartbeat(session, job_id, "host-a:1", {"epoch": 1}) is False
+    assert jobs.heartbeat(session, job_id, "host-z:9", None) is None
+    jobs.request_cancel(session, job_id)
+    assert jobs.heartbeat(session, job_id, "host-a:1", None) is True
+
+
+def test_resume_point_cuts_history_back_to_the_checkpoint(session: Session) -> None:
+    job_id = _running(session, "host-a:1")
+    for epoch in range(3):
+        jobs.record_epoch(session, job_id, epoch, 5, {"loss": float(epoch)})
+    jobs.checkpointed(session, job_id, 2)  # the worker died before checkpointing epoch 3
+    session.commit()
+    assert jobs.resume_point(session, job_id) == 2
+    session.commit()
+    assert jobs.get(session, job_id).history == {"loss": [0.0, 1.0]}

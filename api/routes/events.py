@@ -1,0 +1,97 @@
+"""Live progress of a job as Server-Sent Events."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import StreamingResponse
+from sqlalchemy import select
+
+from api.deps import SettingsDep
+from models import jobs
+from models.db import session_scope
+from models.settings import Settings
+from models.tables import Job, JobEvent
+
+router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+
+
+def _read(settings: Settings, job_id: str, after: int) -> tuple[str | None, list[JobEvent]]:
+    """The job's status and its events after ``after``.
+
+    The status is read first: a final status was committed together with its event, so the
+    events read next include it.
+    """
+    with session_scope(settings.database_url) as session:
+        status = session.scalar(select(Job.status).where(Job.id == job_id))
+        rows = session.scalars(
+            select(JobEvent)
+            .where(JobEvent.job_id == job_id, JobEvent.id > after)
+            .order_by(JobEvent.id)
+        ).all()
+        return status, list(rows)
+
+
+def _frame(event_id: int, kind: str, data: dict[str, Any]) -> str:
+    return f"id: {event_id}\nevent: {kind}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+
+
+async def _stream(
+    request: Request, settings: Settings, job_id: str, after: int
+) -> AsyncIterator[str]:
+    yield "retry: 2000\n\n"
+    last_write = time.monotonic()
+    while True:
+        status, rows = await run_in_threadpool(_read, settings, job_id, after)
+        for row in rows:
+            yield _frame(row.id, row.type, row.data)
+            after = row.id
+            last_write = time.monotonic()
+        if status is None:
+            yield _frame(after, "deleted", {"status": "deleted"})
+            return
+        if status in jobs.FINAL:
+            return
+        if time.monotonic() - last_write >= settings.events_heartbeat_seconds:
+            yield ": keep-alive\n\n"
+            last_write = time.monotonic()
+        if await request.is_disconnected():
+            return
+        await asyncio.sleep(settings.events_poll_seconds)
+
+
+@router.get(
+    "/{job_id}/events",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def job_events(
+    job_id: str,
+    request: Request,
+    settings: SettingsDep,
+    last_event_id: Annotated[str | None, Header()] = None,
+    after: Annotated[int | None, Query(ge=0, description="Resume after this event id.")] = None,
+) -> StreamingResponse:
+    """Live progress as Server-Sent Events: status, epochs, batches, evaluation; then it ends.
+
+    Each event has an id; reconnecting with `Last-Event-ID` (as `EventSource` does) or
+    `?after=` resumes right after it. A late subscriber first gets everything it missed.
+    """
+
+    def check() -> None:
+        with session_scope(settings.database_url) as session:
+            jobs.get(session, job_id)
+
+    await run_in_threadpool(check)
+    start = int(last_event_id) if last_event_id and last_event_id.isdigit() else after or 0
+    return StreamingResponse(
+        _stream(request, settings, job_id, start),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

@@ -1,0 +1,101 @@
+"""A job's companion thread on the worker: heartbeat, progress, cancel and time limit.
+
+All database I/O of a running job except the once-per-epoch history happens here, so the
+training thread only sets a few attributes per batch and reads one flag: progress reporting
+costs training nothing measurable.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any
+
+from models import jobs
+from models.db import session_scope
+from models.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class JobMonitor(threading.Thread):
+    """Renews the job's lease, publishes progress, and decides when training must stop.
+
+    ``stop_reason`` becomes ``"cancelled"`` (cancel requested or job deleted), ``"time_limit"``
+    or ``"lost"`` (another worker took the job over); the training callback polls it.
+    """
+
+    def __init__(
+        self, settings: Settings, job_id: str, worker: str, time_limit: float, initial_epoch: int
+    ) -> None:
+        super().__init__(name=f"monitor-{job_id[:8]}", daemon=True)
+        self.url = settings.database_url
+        self.period = settings.heartbeat_seconds
+        self.job_id = job_id
+        self.worker = worker
+        self.started = time.monotonic()
+        self.deadline = self.started + time_limit
+        self.initial_epoch = initial_epoch
+        self.progress: dict[str, Any] = {}
+        self.stop_reason: str | None = None
+        self._published: dict[str, Any] = {}
+        # The job's writers (this thread and the training thread) take turns, so event ids,
+        # drawn from one sequence, commit in order and an SSE reader never skips one.
+        self.write_lock = threading.Lock()
+        self._finished = threading.Event()
+
+    def update(self, **progress: Any) -> None:
+        """Called from the training thread: cheap, no I/O."""
+        self.progress = {**self.progress, **progress}
+
+    def run(self) -> None:
+        while not self._finished.wait(self.period):
+            try:
+                self.tick()
+            except Exception:  # a database hiccup must not kill training; the next tick retries
+                log.warning("job %s: heartbeat failed", self.job_id, exc_info=True)
+
+    def tick(self) -> None:
+        progress = self._snapshot()
+        changed = progress != self._published
+        with self.write_lock, session_scope(self.url) as session:
+            cancel = jobs.heartbeat(
+                session, self.job_id, self.worker, progress if changed else None
+            )
+        if changed:
+            self._published = progress
+        if cancel is None:
+            self.stop_reason = self.stop_reason or "lost"
+        elif cancel:
+            self.stop_reason = self.stop_reason or "cancelled"
+        elif time.monotonic() > self.deadline:
+            self.stop_reason = self.stop_reason or "time_limit"
+
+    def _snapshot(self) -> dict[str, Any]:
+        progress = dict(self.progress)
+        if not progress:
+            return {}
+        if progress.get("loss") is not None:
+            progress["loss"] = jobs.clean_number(progress["loss"])  # a tensor until read here
+        elapsed = time.monotonic() - self.started
+        progress["elapsed_s"] = round(elapsed, 1)
+        progress["eta_s"] = _eta(progress, self.initial_epoch, elapsed)
+        return progress
+
+    def stop(self) -> None:
+        self._finished.set()
+        self.join(timeout=10)
+
+
+def _eta(progress: dict[str, Any], initial_epoch: int, elapsed: float) -> float | None:
+    """Seconds left, from the fraction of this run's epochs and steps done so far."""
+    total = progress.get("epochs", 0) - initial_epoch
+    steps = progress.get("steps") or 0
+    done = progress.get("epoch", 0) - initial_epoch
+    if steps:
+        done += progress.get("step", 0) / steps
+    if total <= 0 or done <= 0:
+        return None
+    fraction = min(done / total, 1.0)
+    return round(elapsed * (1 - fraction) / fraction, 1)
