@@ -84,8 +84,13 @@ class JobMonitor(threading.Thread):
         return progress
 
     def stop(self) -> None:
+        """Stop the thread, then publish the final progress once (before the job's end)."""
         self._finished.set()
         self.join(timeout=10)
+        try:
+            self.tick()
+        except Exception:
+            log.warning("job %s: final progress not saved", self.job_id, exc_info=True)
 
 
 def _eta(progress: dict[str, Any], initial_epoch: int, elapsed: float) -> float | None:

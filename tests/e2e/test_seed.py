@@ -43,7 +43,9 @@ def test_seed_example_trains_and_evaluates(seed_run: dict[str, Any]) -> None:
     assert all(len(values) == 20 for values in job["history"].values())
     assert all(0.0 <= value <= 1.0 for value in job["history"]["accuracy"])
     assert sorted(job["evaluation"]) == ["accuracy", "loss"]
-    assert job["progress"] == {"epoch": 20, "epochs": 20}
+    progress = job["progress"]
+    assert (progress["epoch"], progress["epochs"], progress["steps"]) == (20, 20, 8)
+    assert progress["elapsed_s"] > 0 and progress["eta_s"] == 0
     assert job["started_at"] and job["finished_at"]
     assert job["timings"]["running_s"] > 0
     assert job["links"]["weights"] == f"/v1/jobs/{job['id']}/weights"
