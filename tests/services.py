@@ -134,16 +134,23 @@ CLI = [sys.executable, "-m", "remotefit.cli"]
 QUIET = {"TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}
 
 
-def embedded(folder: Path) -> Service:
+def embedded(folder: Path, name: str = "embedded", **settings: str) -> Service:
+    """``remotefit serve``; ``settings`` are extra variables, e.g. REMOTEFIT_LEASE_SECONDS."""
     return Service(
-        name="embedded",
+        name=name,
         folder=folder,
-        env={**QUIET, "REMOTEFIT_DATA_DIR": str(folder / "var")},
+        env={**QUIET, "REMOTEFIT_DATA_DIR": str(folder / "var"), **settings},
         commands=[[*CLI, "serve"]],
     )
 
 
-def distributed(folder: Path) -> tuple[Service, str]:
+def distributed(
+    folder: Path, name: str = "distributed", redis_url: str = REDIS_URL, **settings: str
+) -> tuple[Service, str]:
+    """``remotefit api`` + ``remotefit worker`` on a fresh PostgreSQL database.
+
+    Returns the service and its database name (drop it with ``drop_postgres_database``).
+    """
     problem = redis_available()
     if problem:
         need(problem)
@@ -151,12 +158,11 @@ def distributed(folder: Path) -> tuple[Service, str]:
     env: dict[str, Any] = {
         **QUIET,
         "REMOTEFIT_DATABASE_URL": postgres_database(database),
-        "REMOTEFIT_BROKER_URL": REDIS_URL,
+        "REMOTEFIT_BROKER_URL": redis_url,
         "REMOTEFIT_STORAGE_DIR": str(folder / "shared-store"),
         "REMOTEFIT_DATA_DIR": str(folder / "var"),
         "REMOTEFIT_QUEUE": f"remotefit-test-{uuid.uuid4().hex[:8]}",
+        **settings,
     }
-    service = Service(
-        name="distributed", folder=folder, env=env, commands=[[*CLI, "api"], [*CLI, "worker"]]
-    )
+    service = Service(name=name, folder=folder, env=env, commands=[[*CLI, "api"], [*CLI, "worker"]])
     return service, database
