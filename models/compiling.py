@@ -6,10 +6,11 @@ fail on the worker. Every name is resolved here instead, so the API rejects it b
 
 from __future__ import annotations
 
+import copy
 from typing import TYPE_CHECKING, Any
 
 from models.errors import InvalidSpec
-from models.model_safety import check_model_json
+from models.model_safety import allowed_compile_objects, check_model_json
 from models.settings import Settings
 from models.spec import CompileSpec
 
@@ -20,12 +21,18 @@ if TYPE_CHECKING:
 COMPILE_METRIC_ALIASES = {"accuracy", "acc", "crossentropy", "ce"}
 
 
-def _check_object(value: dict[str, Any], where: str, settings: Settings) -> None:
-    # A serialized optimizer/loss/metric goes through the same allow-list walk as a model.
+def _check_object(kind: str, value: dict[str, Any], where: str, settings: Settings) -> None:
+    # A serialized optimizer/loss/metric goes through the same allow-list walk as a model,
+    # with the classes of its own kind (keras.optimizers, keras.losses, ...) allowed too.
     try:
-        check_model_json({"class_name": "Model", "config": {"object": value}}, settings)
+        check_model_json(
+            {"class_name": "Model", "config": {"object": value}},
+            settings,
+            extra_objects=allowed_compile_objects(kind),
+        )
     except InvalidSpec as error:
-        raise type(error)(error.message.replace("layer", "object"), path=where) from None
+        message = error.message.replace("model.config.object", f"`{where}`")
+        raise type(error)(message.replace("layer", "object"), path=where) from None
 
 
 def _resolve(kind: str, value: Any, where: str, settings: Settings) -> Any:
@@ -40,30 +47,47 @@ def _resolve(kind: str, value: Any, where: str, settings: Settings) -> Any:
     if kind == "metric" and isinstance(value, str) and value in COMPILE_METRIC_ALIASES:
         return value
     if isinstance(value, dict):
-        _check_object(value, where, settings)
+        _check_object(kind, value, where, settings)
     elif not isinstance(value, str):
         raise InvalidSpec(
             f"`{where}` must be a {kind} name such as {_EXAMPLES[kind]!r} or a serialized "
             f'{kind} {{"class_name": ..., "config": {{...}}}}. Received: {value!r}.'
         )
     try:
-        return getter(value)
+        # Keras edits a config dict in place (keras.optimizers.get lowercases `class_name`);
+        # the job's spec, stored after validation, must stay as the user sent it.
+        return getter(copy.deepcopy(value))
     except Exception as error:
         raise InvalidSpec(
-            f"`{where}` is not a {kind} Keras {keras.__version__} knows: {value!r} "
-            f"({type(error).__name__}: {error}). Use a built-in name such as "
-            f"{_EXAMPLES[kind]!r}; see https://keras.io/api/{kind}s/.",
+            f"`{where}` is not {_ARTICLES[kind]} {kind} Keras {keras.__version__} knows: "
+            f"{value!r} ({type(error).__name__}: {error}). Use a built-in name such as "
+            f"{_EXAMPLES[kind]!r}; see https://keras.io/api/{_PAGES[kind]}/.",
             received=value,
         ) from None
 
 
 _EXAMPLES = {"loss": "mse", "metric": "accuracy", "optimizer": "adam"}
+_ARTICLES = {"loss": "a", "metric": "a", "optimizer": "an"}
+_PAGES = {"loss": "losses", "metric": "metrics", "optimizer": "optimizers"}
+
+
+def _for_one_output(kind: str, value: Any, where: str, settings: Settings) -> Any:
+    """One output's entry: null (no loss/metrics there), a loss, or a metric or list of them."""
+    if value is None:
+        return None
+    if kind == "metric" and isinstance(value, list):
+        return [_resolve(kind, item, f"{where}[{i}]", settings) for i, item in enumerate(value)]
+    return _resolve(kind, value, where, settings)
 
 
 def _per_output(
-    kind: str, value: Any, output_names: list[str], where: str, settings: Settings, nested: bool
+    kind: str, value: Any, output_names: list[str], where: str, settings: Settings
 ) -> Any:
-    """Resolve ``value`` given once, as a list in output order, or as a dict by output name."""
+    """Resolve ``value`` given once, as a list in output order, or as a dict by output name.
+
+    The structures are those Keras 3 accepts when it builds its losses and metrics at the
+    first step; anything else would fail only on the worker, so it is refused here.
+    """
     if value is None:
         return None
     if isinstance(value, dict) and "class_name" not in value:
@@ -74,43 +98,64 @@ def _per_output(
                 f"model. Expected keys among: {output_names}.",
                 received=sorted(value),
             )
+        missing = [name for name in output_names if name not in value]
+        if kind == "loss" and missing:
+            raise InvalidSpec(
+                f"`{where}` is keyed by output name, but has no loss for {missing}; Keras 3 "
+                f"needs a key for every output ({output_names}). Give null as the loss of an "
+                "output that should not be trained.",
+                received=sorted(value),
+            )
+        if kind == "loss" and len(output_names) == 1:
+            # Keras gives a Sequential model no output names, and its compile then fails on
+            # a dict of losses at the first step; for one output its one loss means the same.
+            name = output_names[0]
+            return _for_one_output(kind, value[name], f"{where}.{name}", settings)
         return {
-            key: _per_output(kind, item, output_names, f"{where}.{key}", settings, False)
+            key: _for_one_output(kind, item, f"{where}.{key}", settings)
             for key, item in value.items()
         }
     if isinstance(value, list):
-        if kind == "metric" and not nested:
-            if len(output_names) > 1 and value and all(isinstance(v, list) for v in value):
-                if len(value) != len(output_names):
-                    raise InvalidSpec(
-                        f"`{where}` as a list of lists needs one list per output "
-                        f"({len(output_names)}: {output_names}). Received {len(value)} lists."
-                    )
-                return [
-                    _per_output(kind, item, output_names, f"{where}[{i}]", settings, True)
-                    for i, item in enumerate(value)
-                ]
-            return [_resolve(kind, item, f"{where}[{i}]", settings) for i, item in enumerate(value)]
-        if kind == "metric":
-            return [_resolve(kind, item, f"{where}[{i}]", settings) for i, item in enumerate(value)]
+        if kind == "metric" and len(output_names) == 1:
+            # One output: every metric applies to it (Keras flattens nested lists).
+            return [
+                _for_one_output(kind, item, f"{where}[{i}]", settings)
+                if isinstance(item, list)
+                else _resolve(kind, item, f"{where}[{i}]", settings)
+                for i, item in enumerate(value)
+            ]
         if len(value) != len(output_names):
+            entry = "loss" if kind == "loss" else "metric or list of metrics"
             raise InvalidSpec(
-                f"`{where}` as a list needs one entry per model output, in order "
-                f"({len(output_names)}: {output_names}). Received {len(value)} entries."
+                f"`{where}` as a list needs one entry (a {entry}) per model output, in order "
+                f"({len(output_names)}: {output_names}). Received {len(value)} entries. To "
+                "apply metrics to one output only, key them by output name.",
+                received=len(value),
             )
-        return [_resolve(kind, item, f"{where}[{i}]", settings) for i, item in enumerate(value)]
+        return [
+            _for_one_output(kind, item, f"{where}[{i}]", settings) for i, item in enumerate(value)
+        ]
     return _resolve(kind, value, where, settings)
 
 
 def _loss_weights(value: Any, output_names: list[str]) -> Any:
+    """Loss weights as a list in output order.
+
+    Keras 3 pairs a dict of weights with a list of losses in sorted-key order, not by name, and
+    fails on a dict that misses an output; a list in output order is right in every case.
+    """
     if isinstance(value, dict):
         unknown = sorted(set(value) - set(output_names))
-        if unknown:
+        missing = [name for name in output_names if name not in value]
+        if unknown or missing:
             raise InvalidSpec(
-                f"`compile.loss_weights` names {unknown}, which are not outputs of the model. "
-                f"Expected keys among: {output_names}."
+                f"`compile.loss_weights` is keyed by output name, but does not match the "
+                f"model's outputs {output_names}: missing {missing}, unknown {unknown}. Give "
+                "one weight per output.",
+                received=sorted(value),
             )
-    elif isinstance(value, list) and len(value) != len(output_names):
+        return [value[name] for name in output_names]
+    if isinstance(value, list) and len(value) != len(output_names):
         raise InvalidSpec(
             f"`compile.loss_weights` needs one weight per output ({output_names}). "
             f"Received {len(value)}: {value}."
@@ -138,20 +183,18 @@ def compile_arguments(
         raise InvalidSpec(
             '`compile.loss` is required to train or evaluate, e.g. "binary_crossentropy".'
         )
+    loss = _per_output("loss", spec.loss, output_names, "compile.loss", settings)
+    loss_weights = _loss_weights(spec.loss_weights, output_names)
+    if loss_weights is not None and len(output_names) > 1 and not isinstance(loss, dict | list):
+        # One loss for every output: Keras 3 counts it as one loss against several weights.
+        loss = [loss] * len(output_names)
     return {
         "optimizer": _resolve("optimizer", spec.optimizer, "compile.optimizer", settings),
-        "loss": _per_output("loss", spec.loss, output_names, "compile.loss", settings, False),
-        "metrics": _per_output(
-            "metric", spec.metrics, output_names, "compile.metrics", settings, False
-        ),
-        "loss_weights": _loss_weights(spec.loss_weights, output_names),
+        "loss": loss,
+        "metrics": _per_output("metric", spec.metrics, output_names, "compile.metrics", settings),
+        "loss_weights": loss_weights,
         "weighted_metrics": _per_output(
-            "metric",
-            spec.weighted_metrics,
-            output_names,
-            "compile.weighted_metrics",
-            settings,
-            False,
+            "metric", spec.weighted_metrics, output_names, "compile.weighted_metrics", settings
         ),
         "steps_per_execution": spec.steps_per_execution,
         "jit_compile": spec.jit_compile,

@@ -9,7 +9,7 @@ bounds size, nesting and layer count, naming the offending layer in the message.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import Any
 
 from models.errors import ForbiddenModel, InvalidModel, LimitExceeded
@@ -33,6 +33,9 @@ PATH_ARGUMENTS = {
     "TextVectorization": ("vocabulary", "idf_weights"),
 }
 CODE_CLASS_NAMES = {"__lambda__", "__function__", "function", "__tensor__"}
+# Markers Keras writes for plain data: every functional model references its layers' input
+# tensors as `{"class_name": "__keras_tensor__", "config": {shape, dtype, keras_history}}`.
+DATA_CLASS_NAMES = {"__keras_tensor__"}
 
 
 def _keras_names(namespace: Any, base: type | None = None) -> set[str]:
@@ -64,6 +67,26 @@ def allowed_objects() -> set[str]:
     ):
         names |= _keras_names(namespace)
     return names
+
+
+# Base and wrapper classes: abstract, or holding a Python function (`fn`) rather than a name.
+COMPILE_BASES = {"Optimizer", "OptimizerMap", "LearningRateSchedule", "Loss", "Metric"}
+COMPILE_BASES |= {"LossFunctionWrapper", "MeanMetricWrapper"}
+
+
+def allowed_compile_objects(kind: str) -> set[str]:
+    """Class names a serialized optimizer, loss or metric (``kind``) of ``compile`` may use."""
+    import keras
+
+    namespaces = {
+        "optimizer": (keras.optimizers, keras.optimizers.schedules),
+        "loss": (keras.losses,),
+        "metric": (keras.metrics,),
+    }[kind]
+    names: set[str] = set()
+    for namespace in namespaces:
+        names |= _keras_names(namespace)
+    return names - COMPILE_BASES
 
 
 def _depth(value: Any, max_depth: int) -> int:
@@ -100,12 +123,15 @@ def _layer_label(where: str, node: dict[str, Any]) -> str:
     return f"layer {name!r} ({node.get('class_name')}) at {where}" if name else where
 
 
-def check_model_json(model: dict[str, Any], settings: Settings) -> None:
+def check_model_json(
+    model: dict[str, Any], settings: Settings, extra_objects: Collection[str] = ()
+) -> None:
     """Reject a model JSON that is too big or asks for anything outside the allow-list.
 
     Args:
         model: the parsed ``model.to_json()``.
         settings: limits on size, depth and layer count.
+        extra_objects: more class names to allow (a serialized optimizer, loss or metric).
 
     Raises:
         LimitExceeded: the JSON is over a size, depth or layer-count limit.
@@ -141,11 +167,11 @@ def check_model_json(model: dict[str, Any], settings: Settings) -> None:
             f"`model.class_name` must be one of {sorted(MODEL_CLASSES)}; send the JSON of a "
             f"whole model, not of a single layer. Received: {model['class_name']!r}."
         )
-    layers_allowed, objects_allowed = allowed_layers(), allowed_objects()
+    layers_allowed, objects_allowed = allowed_layers(), allowed_objects() | set(extra_objects)
     layer_count = 0
     for where, node in _objects(model, "model"):
         class_name = node.get("class_name")
-        if not isinstance(class_name, str):
+        if not isinstance(class_name, str) or class_name in DATA_CLASS_NAMES:
             continue
         label = _layer_label(where, node)
         module = node.get("module")
