@@ -57,6 +57,7 @@ class JobSummary(_Read):
     name: str | None
     status: str = Field(description="queued → running → succeeded | failed | cancelled")
     attempts: int
+    worker: str | None = Field(description="host:pid of the worker process that ran it last")
     progress: dict[str, Any]
     error: dict[str, Any] | None
     created_at: datetime
@@ -82,6 +83,7 @@ class JobSummary(_Read):
             "name": job.name,
             "status": job.status,
             "attempts": job.attempts,
+            "worker": job.worker,
             "progress": job.progress or {},
             "error": job.error,
             "created_at": job.created_at,

@@ -102,7 +102,7 @@ def seed_model() -> Any:
 @pytest.fixture(scope="session")
 def seed_npz(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("data") / "seed.npz"
-    np.savez(path, **seed_arrays())
+    np.savez(path, **seed_arrays())  # type: ignore[arg-type]
     return path
 
 

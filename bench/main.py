@@ -1,0 +1,132 @@
+"""``bench/run``: every figure of the benchmark in one JSON object, each with its target.
+
+Each figure is a ratio or a difference against a baseline measured in the same run on the same
+machine (a direct ``model.fit`` in this process, a local file copy, a bare FastAPI endpoint),
+so the figures hold on a noisy shared machine. On a GPU machine the same figures apply per GPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench import dispatch, status, training, transfer
+from bench.common import seed_arrays, upload_arrays
+from tests.services import Service, distributed, drop_postgres_database, embedded
+
+
+@dataclass(frozen=True)
+class Sizes:
+    repeats: int
+    step_rows: int
+    step_epochs: tuple[int, int]
+    dispatches: int
+    submissions: int
+    inspections: int
+    upload_mib: int
+    big_data_mib: int
+    status_seconds: float
+
+
+FULL = Sizes(5, 64_000, (2, 10), 50, 100, 100, 1024, 2048, 5.0)
+SMOKE = Sizes(1, 2_000, (1, 2), 3, 3, 3, 8, 8, 0.5)
+
+TARGETS = {
+    "overhead_s.redis": ("<=", 0.3),
+    "overhead_s.embedded": ("<=", 1.5),
+    "step_ratio": ("<=", 1.05),
+    "cold_script_ratio": (">=", 1.5),
+    "dispatch_ms_p50": ("<=", 50),
+    "dispatch_ms_p99": ("<=", 200),
+    "submit_per_s": (">=", 50),
+    "inspect_ms_p50": ("<=", 20),
+    "upload_ratio": (">=", 0.5),
+    "upload_rss_mib": ("<=", 64),
+    "big_data_ratio": (">=", 0.8),
+    "status_rps": (">=", 0.5),
+}
+
+
+def _figure(figures: dict[str, Any], key: str) -> float:
+    value: Any = figures
+    for part in key.split("."):
+        value = value[part]
+    return float(value)
+
+
+def verdicts(figures: dict[str, Any]) -> dict[str, str]:
+    out = {}
+    for key, (sense, target) in TARGETS.items():
+        value = _figure(figures, key)
+        met = value <= target if sense == "<=" else value >= target
+        out[key] = f"{'met' if met else 'MISSED'}: {value:.3g} (target {sense} {target})"
+    return out
+
+
+def measure(sizes: Sizes, folder: Path) -> dict[str, Any]:
+    figures: dict[str, Any] = {"overhead_s": {}, "details": {}}
+    local, redis = embedded(folder / "embedded"), None
+    (folder / "embedded").mkdir()
+    (folder / "redis").mkdir()
+    redis, database = distributed(folder / "redis", "redis")
+    services: list[Service] = [local, redis]
+    try:
+        for service in services:
+            service.start()
+        for name, service in (("embedded", local), ("redis", redis)):
+            with service.client() as client:
+                result = training.overhead(client, folder, sizes.repeats)
+            figures["overhead_s"][name] = result["served_s"] - result["direct_s"]
+            figures["details"][f"seed_{name}"] = result
+        served_s = figures["details"]["seed_redis"]["served_s"]
+        cold = training.cold_script_seconds(folder)
+        figures["cold_script_ratio"] = cold / served_s
+        figures["details"]["cold_script_s"] = cold
+        with redis.client() as client:
+            figures["step_ratio"] = training.step_ratio(
+                client, folder, sizes.step_rows, sizes.step_epochs
+            )
+            delays = dispatch.dispatch_ms(client, sizes.dispatches)
+            figures["dispatch_ms_p50"], figures["dispatch_ms_p99"] = delays["p50"], delays["p99"]
+            dataset = upload_arrays(client, folder, "submit", **seed_arrays())
+            figures["submit_per_s"] = dispatch.submit_per_s(client, dataset, sizes.submissions)
+            figures["inspect_ms_p50"] = dispatch.inspect_ms(client, sizes.inspections)
+            job = client.get("/v1/jobs", params={"limit": 1, "status": "succeeded"}).json()
+            job_url = f"{redis.url}/v1/jobs/{job['items'][0]['id']}"
+            api_pid = redis.processes[0].pid
+            uploaded = transfer.upload(client, folder, api_pid, sizes.upload_mib)
+            figures["upload_ratio"], figures["upload_rss_mib"] = (
+                uploaded["ratio"],
+                uploaded["rss_growth_mib"],
+            )
+            big = transfer.big_data(client, folder, sizes.big_data_mib)
+            figures["big_data_ratio"] = big["ratio"]
+            figures["details"]["big_data"] = big
+        rates = status.status_rps(job_url, clients=8, seconds=sizes.status_seconds)
+        figures["status_rps"] = rates["ratio"]
+        figures["details"]["status"] = rates
+    finally:
+        for service in services:
+            service.stop()
+        drop_postgres_database(database)
+    figures["verdicts"] = verdicts(figures)
+    return figures
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="bench/run", description=__doc__)
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks the benchmark")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="remotefit-bench-") as folder:
+        figures = measure(SMOKE if args.smoke else FULL, Path(folder))
+    json.dump(figures, sys.stdout, indent=2)
+    print()
+
+
+if __name__ == "__main__":
+    main()
