@@ -191,6 +191,17 @@ class ArrayReader:
             )
         return data
 
+    def lazy(self, name: str) -> Any:
+        """Array ``name`` without reading it: an h5py dataset or a memmap, sliced on demand.
+
+        Formats that cannot be read in parts (``.npz``, CSV) give the array itself.
+        """
+        if self.fmt == "h5":
+            self._info(name)
+            assert self._h5 is not None
+            return self._h5[name]
+        return self.get(name)
+
     def _opened(self) -> dict[str, ArrayInfo]:
         if self._infos is None:
             raise RuntimeError("Use ArrayReader as a context manager: `with ArrayReader(...)`.")

@@ -58,6 +58,9 @@ class Settings(BaseSettings):
     events_heartbeat_seconds: float = Field(default=15.0, gt=0, description="SSE keep-alive.")
     events_poll_seconds: float = Field(default=0.2, gt=0, description="SSE polling period.")
     temp_max_age_seconds: float = Field(default=3600.0, ge=0, description="Stale upload temps.")
+    stream_bytes: int = Field(
+        default=256 * 1024**2, ge=0, description="Train on larger splits batch by batch from disk."
+    )
     max_attempts: int = Field(default=3, ge=1)
     broker_poll_seconds: float = Field(default=0.05, gt=0, description="SQLite broker polling.")
 

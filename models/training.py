@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from models import streaming
 from models.callbacks import build_callbacks
 from models.data_refs import align, load_leaf, unwrap
 from models.keras_model import Signature, signature
@@ -41,9 +42,36 @@ class Reporter(Protocol):
 
 @dataclass
 class SplitArrays:
+    """x, y and sample_weight of one split: arrays, or array-likes read on demand from disk."""
+
     x: Any
     y: Any = None
     sample_weight: Any = None
+
+    @property
+    def rows(self) -> int:
+        return streaming.length(self.x)
+
+    def nbytes(self) -> int:
+        return sum(streaming.nbytes(part) for part in (self.x, self.y, self.sample_weight))
+
+    def in_memory(self) -> SplitArrays:
+        def load(part: Any) -> Any:
+            if part is None:
+                return None
+            if isinstance(part, list):
+                return [np.asarray(a[()] if hasattr(a, "id") else a) for a in part]
+            return np.asarray(part[()] if hasattr(part, "id") else part)  # h5py: read it all
+
+        return SplitArrays(load(self.x), load(self.y), load(self.sample_weight))
+
+    def batches(self, rows: range, batch_size: int, shuffle: bool) -> Any:
+        return streaming.batches(self.x, self.y, self.sample_weight, rows, batch_size, shuffle)
+
+    def as_validation(self, batch_size: int, streamed: bool) -> Any:
+        if streamed:
+            return self.batches(range(self.rows), batch_size, False)
+        return tuple(part for part in (self.x, self.y, self.sample_weight) if part is not None)
 
 
 @dataclass
@@ -84,7 +112,7 @@ def load_split(
     where = f"data.{role}"
     get: ArrayGetter | None = None
     if split.dataset is not None:
-        get = stack.enter_context(open_dataset(split.dataset)).get
+        get = stack.enter_context(open_dataset(split.dataset)).lazy
 
     def arrays(ref: Any, names: list[str], part: str) -> Any:
         if ref is None:
@@ -111,48 +139,61 @@ def train_and_evaluate(
     open_dataset: DatasetOpener,
     reporter: Reporter,
     initial_epoch: int = 0,
+    stream_bytes: int = 256 * 1024**2,
 ) -> Outcome:
     """Fit the compiled ``model`` and evaluate it, as the job spec asks.
 
     Args:
         model: a built, compiled model.
         spec: the job.
-        open_dataset: opens a dataset by id as a context manager with ``get(name)``.
+        open_dataset: opens a dataset by id as a context manager with ``lazy(name)``.
         reporter: receives batches and epochs, and says when to stop.
         initial_epoch: the epoch to start from (later than the spec's when resuming).
+        stream_bytes: a split larger than this is read from disk batch by batch.
 
     Returns:
         The Keras history, the evaluation by metric name, and whether the job was stopped.
     """
     sig = signature(model)
     outcome = Outcome()
+    batch_size = spec.fit.batch_size or 32
     with ExitStack() as stack:
-        splits = {
-            role: load_split(split, sig, role, open_dataset, stack)
-            for role in ("train", "validation", "test")
-            if (split := getattr(spec.data, role)) is not None
-        }
-        train = splits.get("train")
+        splits: dict[str, SplitArrays] = {}
+        streamed: dict[str, bool] = {}
+        for role in ("train", "validation", "test"):
+            split = getattr(spec.data, role)
+            if split is None:
+                continue
+            arrays = load_split(split, sig, role, open_dataset, stack)
+            streamed[role] = arrays.nbytes() > stream_bytes
+            splits[role] = arrays if streamed[role] else arrays.in_memory()
+        train, validation = splits.get("train"), splits.get("validation")
         if spec.fit.epochs > initial_epoch and train is not None:
             callback = _ServiceCallback(reporter)
-            validation = splits.get("validation")
             validation_data = None
             if validation is not None:
-                validation_data = tuple(
-                    part
-                    for part in (validation.x, validation.y, validation.sample_weight)
-                    if part is not None
+                validation_data = validation.as_validation(batch_size, streamed["validation"])
+            data: dict[str, Any] = {
+                "x": train.x,
+                "y": train.y,
+                "sample_weight": train.sample_weight,
+                "batch_size": spec.fit.batch_size,
+                "shuffle": spec.fit.shuffle,
+                "validation_split": spec.fit.validation_split if validation is None else 0.0,
+            }
+            if streamed["train"]:
+                held_out = (
+                    0 if validation is not None else int(train.rows * spec.fit.validation_split)
                 )
+                cut = train.rows - held_out
+                data = {"x": train.batches(range(cut), batch_size, spec.fit.shuffle)}
+                if held_out:
+                    validation_data = train.batches(range(cut, train.rows), batch_size, False)
             history = model.fit(
-                train.x,
-                train.y,
-                sample_weight=train.sample_weight,
-                batch_size=spec.fit.batch_size,
+                **data,
                 epochs=spec.fit.epochs,
                 initial_epoch=initial_epoch,
-                validation_split=spec.fit.validation_split if validation is None else 0.0,
                 validation_data=validation_data,
-                shuffle=spec.fit.shuffle,
                 class_weight=_class_weight(spec),
                 steps_per_epoch=spec.fit.steps_per_epoch,
                 validation_steps=spec.fit.validation_steps,
@@ -164,14 +205,18 @@ def train_and_evaluate(
             outcome.stopped = callback.stopped
         test = splits.get("test")
         if test is not None and not outcome.stopped and not reporter.stop_reason():
+            evaluate_size = spec.evaluate.batch_size or batch_size
+            if streamed["test"]:
+                inputs: dict[str, Any] = {"x": test.batches(range(test.rows), evaluate_size, False)}
+            else:
+                inputs = {
+                    "x": test.x,
+                    "y": test.y,
+                    "sample_weight": test.sample_weight,
+                    "batch_size": spec.evaluate.batch_size,
+                }
             result = model.evaluate(
-                test.x,
-                test.y,
-                sample_weight=test.sample_weight,
-                batch_size=spec.evaluate.batch_size,
-                steps=spec.evaluate.steps,
-                verbose=0,
-                return_dict=True,
+                **inputs, steps=spec.evaluate.steps, verbose=0, return_dict=True
             )
             outcome.evaluation = {key: float(value) for key, value in result.items()}
     return outcome
