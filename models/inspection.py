@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import threading
+from collections import OrderedDict
 from typing import Any
 
-from models.keras_model import describe, signature
+from models.keras_model import describe, model_key, signature
 from models.settings import Settings
 
 
@@ -29,13 +31,34 @@ def _output_shape(layer: Any) -> Any:
     return list(output.shape)
 
 
+_inspected: OrderedDict[str, dict[str, Any]] = OrderedDict()
+_inspected_lock = threading.Lock()
+INSPECTED_CACHE_SIZE = 64
+
+
 def inspect_model(model_json: dict[str, Any], settings: Settings) -> dict[str, Any]:
     """Layers, inputs/outputs, parameter counts, ``summary()`` text and normalised JSON.
+
+    Fast enough for every keystroke of a form: the answer for a model JSON is kept.
 
     Raises:
         InvalidModel, ForbiddenModel, LimitExceeded: as for a job's model.
     """
-    model = describe(model_json, settings)
+    model = describe(model_json, settings)  # checks and limits, even for a kept answer
+    key = model_key(model_json)
+    with _inspected_lock:
+        if key in _inspected:
+            _inspected.move_to_end(key)
+            return _inspected[key]
+    answer = _inspect(model)
+    with _inspected_lock:
+        _inspected[key] = answer
+        while len(_inspected) > INSPECTED_CACHE_SIZE:
+            _inspected.popitem(last=False)
+    return answer
+
+
+def _inspect(model: Any) -> dict[str, Any]:
     sig = signature(model)
     lines: list[str] = []
     model.summary(print_fn=lambda line, **_: lines.append(line), line_length=100)

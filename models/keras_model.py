@@ -8,8 +8,11 @@ never initialise TensorFlow before it forks its pool.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -58,7 +61,11 @@ def signature(model: keras.Model) -> Signature:
     output_names = list(getattr(model, "output_names", None) or [])
     outputs = model.outputs
     if len(output_names) != len(outputs):
-        output_names = [t.name for t in outputs]
+        # A Sequential model has no output_names; its tensors' own names ("keras_tensor_59")
+        # come from a process-wide counter, so name each output by the layer that makes it.
+        output_names = [_layer_name(t) for t in outputs]
+        if len(set(output_names)) != len(outputs):
+            output_names = [t.name for t in outputs]
     return Signature(
         inputs=[TensorInfo(t.name, tuple(t.shape), str(t.dtype)) for t in model.inputs],
         outputs=[
@@ -66,6 +73,12 @@ def signature(model: keras.Model) -> Signature:
             for name, t in zip(output_names, outputs, strict=True)
         ],
     )
+
+
+def _layer_name(tensor: Any) -> str:
+    history = getattr(tensor, "_keras_history", None)
+    layer = getattr(history, "operation", None) if history else None
+    return str(getattr(layer, "name", None) or tensor.name)
 
 
 @contextmanager
@@ -104,8 +117,14 @@ def _from_json(model_json: dict[str, Any]) -> keras.Model:
     return model
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")  # Keras bolds parts of its messages for terminals
+
+
 def _short(error: BaseException, limit: int = 600) -> str:
-    text = " ".join(str(error).split())
+    text = " ".join(_ANSI.sub("", str(error)).split())
+    # Keras wraps a layer's error in one "could not be deserialized ... config={...}" per
+    # nesting level; the cause the user can act on (e.g. "Received: units=-3") comes last.
+    text = text.rsplit("Exception encountered: ", 1)[-1]
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -122,16 +141,37 @@ def check_params(model: keras.Model, settings: Settings) -> int:
     return count
 
 
+def model_key(model_json: dict[str, Any]) -> str:
+    """A hash of the model JSON's canonical form: equal for equal models, whatever key order."""
+    canonical = json.dumps(model_json, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+DESCRIBED_CACHE_SIZE = 64
+_described: OrderedDict[tuple[str, int, int], keras.Model] = OrderedDict()
+
+
 def describe(model_json: dict[str, Any], settings: Settings) -> keras.Model:
     """Check and build a model JSON without allocating its weights (for validation, inspect).
+
+    The same JSON is usually sent again and again (every job of an experiment), so the built,
+    weightless model is kept by a hash of its canonical JSON. Callers must only read it.
 
     Raises:
         ForbiddenModel, LimitExceeded, InvalidModel: the JSON is unsafe, too big or broken.
     """
+    key = (model_key(model_json), settings.max_params, settings.max_layers)
+    with _BUILD_LOCK:
+        if key in _described:
+            _described.move_to_end(key)
+            return _described[key]
     check_model_json(model_json, settings)
     with _BUILD_LOCK, _no_allocation():
         model = _from_json(model_json)
         check_params(model, settings)
+        _described[key] = model
+        while len(_described) > DESCRIBED_CACHE_SIZE:
+            _described.popitem(last=False)
     return model
 
 

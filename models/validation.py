@@ -191,7 +191,7 @@ def check_job(spec: JobCreate, datasets: Mapping[str, Shapes], settings: Setting
     _check_bounds(spec, settings)
     model = describe(spec.model, settings)
     sig = signature(model)
-    model.compile(**compile_arguments(spec.compile, sig.output_names, settings))
+    compile_arguments(spec.compile, sig.output_names, settings)  # resolves every name
     build_callbacks(spec.fit.callbacks)
     if spec.fit.class_weight and len(sig.outputs) > 1:
         raise DatasetMismatch(
