@@ -72,7 +72,14 @@ def install(app: FastAPI) -> None:
         )
 
     @app.exception_handler(HTTPException)
-    async def http_error(_: Request, error: HTTPException) -> JSONResponse:
+    async def http_error(request: Request, error: HTTPException) -> JSONResponse:
+        # FastAPI turns any failure while reading the body into a bare 400 "error parsing the
+        # body": a body over the limit (raised by BodyLimit as it streams in) or JSON nested
+        # deeper than json.loads can go. Answer those as themselves.
+        if isinstance(error.__cause__, ServiceError):
+            return await service_error(request, error.__cause__)
+        if isinstance(error.__cause__, RecursionError):
+            return await too_deep(request, error.__cause__)
         return _json(
             error.status_code, {"code": f"http_{error.status_code}", "message": str(error.detail)}
         )

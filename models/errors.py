@@ -73,6 +73,13 @@ class DatasetMismatch(InvalidSpec):
     code = "dataset_mismatch"
 
 
+class InvalidRequest(ServiceError):
+    """The request itself is malformed (a missing field, the wrong content type)."""
+
+    status_code = 422
+    code = "invalid_request"
+
+
 class InvalidUpload(ServiceError):
     status_code = 422
     code = "invalid_upload"

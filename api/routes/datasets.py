@@ -2,49 +2,35 @@
 
 from __future__ import annotations
 
-import shutil
 from typing import Annotated
 
-from fastapi import APIRouter, File, Query, UploadFile, status
+from fastapi import APIRouter, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 
 from api.deps import SessionDep, SettingsDep, StoreDep
 from api.schemas import DatasetList, DatasetRead
+from api.upload import UPLOAD_OPENAPI, receive_file
 from models import dataset_catalog
 from models.datasets import format_for
-from models.errors import InvalidUpload
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
 
 
-@router.post("", status_code=status.HTTP_201_CREATED)
+@router.post("", status_code=status.HTTP_201_CREATED, openapi_extra=UPLOAD_OPENAPI)
 async def upload_dataset(
-    file: Annotated[UploadFile, File(description=".npz, .npy, .h5/.hdf5 or .csv")],
-    session: SessionDep,
-    store: StoreDep,
-    settings: SettingsDep,
+    request: Request, session: SessionDep, store: StoreDep, settings: SettingsDep
 ) -> DatasetRead:
-    """Upload one file of arrays; returns its id and every array with shape and dtype."""
-    if not file.filename:
-        raise InvalidUpload("The multipart field `file` has no file name; send a file.")
-    format_for(file.filename)  # reject an unknown extension before copying anything
+    """Upload one file of arrays (multipart field `file`); lists every array, shape and dtype."""
     temp = store.temp_path()
-
-    def save() -> DatasetRead:
-        try:
-            with open(temp, "wb") as target:
-                shutil.copyfileobj(file.file, target, length=1024 * 1024)
-        except BaseException:
-            temp.unlink(missing_ok=True)
-            raise
-        return DatasetRead.of(
-            dataset_catalog.create(session, store, temp, str(file.filename), settings)
-        )
-
     try:
-        return await run_in_threadpool(save)
+        filename = await receive_file(request, temp)
+        format_for(filename)  # an unknown extension is refused before inspecting anything
+        dataset = await run_in_threadpool(
+            dataset_catalog.create, session, store, temp, filename, settings
+        )
     finally:
-        await file.close()
+        temp.unlink(missing_ok=True)
+    return DatasetRead.of(dataset)
 
 
 @router.get("")
