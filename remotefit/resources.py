@@ -1,0 +1,149 @@
+"""Datasets and jobs of a remotefit server, as Python objects."""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from remotefit.errors import JobFailed, RemoteFitError
+from remotefit.http import Event, Http
+
+FINAL = ("succeeded", "failed", "cancelled")
+
+
+class Datasets:
+    def __init__(self, http: Http) -> None:
+        self._http = http
+
+    def upload(self, source: str | Path | Mapping[str, np.ndarray]) -> dict[str, Any]:
+        """Upload a file (.npz/.npy/.h5/.csv), or arrays by name (sent as one .npz).
+
+        Arrays are written to a temporary .npz on disk and streamed from there, so they are
+        never held twice in memory.
+        """
+        if isinstance(source, Mapping):
+            with tempfile.TemporaryDirectory(prefix="remotefit-") as folder:
+                path = Path(folder) / "arrays.npz"
+                np.savez(path, **source)  # type: ignore[arg-type]
+                return self.upload(path)
+        path = Path(source)
+        with open(path, "rb") as handle:
+            result: dict[str, Any] = self._http.json(
+                "POST", "/v1/datasets", files={"file": (path.name, handle)}, timeout=None
+            )
+        return result
+
+    def get(self, dataset_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._http.json("GET", f"/v1/datasets/{dataset_id}")
+        return result
+
+    def list(self, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
+        body = self._http.json("GET", "/v1/datasets", params={"limit": limit, "offset": offset})
+        return list(body["items"])
+
+    def delete(self, dataset_id: str) -> None:
+        self._http.request("DELETE", f"/v1/datasets/{dataset_id}")
+
+
+class Job:
+    """A submitted job: its latest known state in ``data``, and what can be done with it."""
+
+    def __init__(self, http: Http, data: dict[str, Any]) -> None:
+        self._http = http
+        self.data = data
+
+    @property
+    def id(self) -> str:
+        return str(self.data["id"])
+
+    @property
+    def status(self) -> str:
+        return str(self.data["status"])
+
+    def __repr__(self) -> str:
+        return f"<Job {self.id} {self.status}>"
+
+    def refresh(self) -> Job:
+        self.data = self._http.json("GET", f"/v1/jobs/{self.id}")
+        return self
+
+    def events(self, after: int = 0) -> Iterator[Event]:
+        """Live events until the job ends (status, progress, epoch, evaluation)."""
+        return self._http.events(f"/v1/jobs/{self.id}/events", after)
+
+    def wait(self, timeout: float | None = None, raise_on_failure: bool = True) -> Job:
+        """Block until the job is final; ``JobFailed`` if it did not succeed."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for _ in self.events():
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"job {self.id} still {self.status} after {timeout}s")
+        self.refresh()
+        if raise_on_failure and self.status != "succeeded":
+            error = self.data.get("error") or {}
+            raise JobFailed(
+                f"Job {self.id} ended {self.status}: {error.get('message', 'no message')}",
+                code=str(error.get("code", self.status)),
+                detail=self.data,
+            )
+        return self
+
+    def cancel(self) -> Job:
+        try:
+            self.data = self._http.json("POST", f"/v1/jobs/{self.id}/cancel")
+        except RemoteFitError as error:
+            if error.status_code != 409:  # already finished: nothing to cancel
+                raise
+        return self
+
+    def delete(self) -> None:
+        self._http.request("DELETE", f"/v1/jobs/{self.id}")
+
+    def download_weights(self, path: str | Path, format: str | None = None) -> Path:
+        """Save the trained weights (HDF5) at ``path``; returns the path."""
+        params = {"format": format} if format else {}
+        response = self._http.request("GET", f"/v1/jobs/{self.id}/weights", params=params)
+        Path(path).write_bytes(response.content)
+        return Path(path)
+
+    def download_model(self, path: str | Path, format: str = "keras") -> Path:
+        response = self._http.request("GET", f"/v1/jobs/{self.id}/model", params={"format": format})
+        Path(path).write_bytes(response.content)
+        return Path(path)
+
+    def predict(self, x: Any, batch_size: int | None = None) -> Any:
+        """Predictions of the trained model on inline arrays (numpy or lists)."""
+        body: dict[str, Any] = {"x": _jsonable(x)}
+        if batch_size:
+            body["batch_size"] = batch_size
+        return self._http.json("POST", f"/v1/jobs/{self.id}/predict", json=body)["predictions"]
+
+
+class Jobs:
+    def __init__(self, http: Http) -> None:
+        self._http = http
+
+    def submit(self, spec: Mapping[str, Any]) -> Job:
+        return Job(self._http, self._http.json("POST", "/v1/jobs", json=dict(spec)))
+
+    def get(self, job_id: str) -> Job:
+        return Job(self._http, self._http.json("GET", f"/v1/jobs/{job_id}"))
+
+    def list(self, status: str | None = None, limit: int = 50, offset: int = 0) -> list[Job]:
+        params: dict[str, Any] = {"limit": limit, "offset": offset}
+        if status:
+            params["status"] = status
+        body = self._http.json("GET", "/v1/jobs", params=params)
+        return [Job(self._http, item) for item in body["items"]]
+
+
+def _jsonable(x: Any) -> Any:
+    if isinstance(x, Mapping):
+        return {key: _jsonable(value) for key, value in x.items()}
+    if isinstance(x, list | tuple) and x and hasattr(x[0], "shape"):
+        return [np.asarray(item).tolist() for item in x]
+    return np.asarray(x).tolist() if hasattr(x, "shape") else x
