@@ -108,6 +108,24 @@ class EvaluateSpec(Strict):
     steps: int | None = Field(default=None, ge=1)
 
 
+class InitialWeights(Strict):
+    """Weights to start from: an earlier job's, or an uploaded HDF5 file (a dataset id)."""
+
+    job: str | None = None
+    dataset: str | None = None
+    by_name: bool = Field(default=False, description="Legacy .h5 only: match layers by name.")
+    skip_mismatch: bool = Field(default=False, description="Skip layers whose shapes differ.")
+
+    @model_validator(mode="after")
+    def _one_source(self) -> InitialWeights:
+        if (self.job is None) == (self.dataset is None):
+            raise ValueError(
+                "`initial_weights` needs exactly one of `job` (an earlier job's id) or "
+                "`dataset` (the id of an uploaded HDF5 weights file)."
+            )
+        return self
+
+
 class DataSplit(Strict):
     """Arrays for one of train / validation / test.
 
@@ -138,6 +156,7 @@ class JobCreate(Strict):
     data: DataSpec
     fit: FitSpec = Field(default_factory=FitSpec)
     evaluate: EvaluateSpec = Field(default_factory=EvaluateSpec)
+    initial_weights: InitialWeights | None = None
     time_limit_s: int | None = Field(
         default=None, ge=1, description="Stop the job after this long (default: the server's)."
     )
@@ -169,6 +188,4 @@ class JobCreate(Strict):
                 "`data.train` is required to train (fit.epochs > 0). Give it, or set "
                 "fit.epochs to 0 to only evaluate."
             )
-        if self.data.train is None and self.data.test is None:
-            raise ValueError("`data` needs `train`, `test` or both.")
         return self

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -218,16 +219,30 @@ def train_and_evaluate(
             result = model.evaluate(
                 **inputs, steps=spec.evaluate.steps, verbose=0, return_dict=True
             )
-            outcome.evaluation = {key: float(value) for key, value in result.items()}
+            # In the order of model.evaluate()'s list (model.metrics_names), so a client can
+            # give back the same list a local evaluate returns.
+            order = [name for name in model.metrics_names if name in result]
+            order += [name for name in result if name not in order]
+            outcome.evaluation = {name: float(result[name]) for name in order}
     return outcome
 
 
 ARTIFACTS = {
     "weights": "weights.weights.h5",
+    "keras2": "weights.keras2.h5",
     "keras": "model.keras",
     "h5": "model.h5",
 }
 CHECKPOINT = "checkpoint.weights.h5"  # weights and optimizer state after the last whole epoch
+
+
+def save_keras2_weights(model: keras.Model, path: Path) -> None:
+    """Weights in the legacy Keras 2 HDF5 layout, which tf-keras' ``load_weights`` reads."""
+    import h5py
+    from keras.src.legacy.saving import legacy_h5_format
+
+    with h5py.File(path, "w") as file:
+        legacy_h5_format.save_weights_to_hdf5_group(file, model)
 
 
 def save_artifacts(model: keras.Model, writing: Callable[[str], Any]) -> Iterator[str]:
@@ -241,6 +256,8 @@ def save_artifacts(model: keras.Model, writing: Callable[[str], Any]) -> Iterato
         with writing(name) as path:
             if key == "weights":
                 model.save_weights(path)
+            elif key == "keras2":
+                save_keras2_weights(model, path)
             else:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")  # the legacy-.h5 notice is for users

@@ -7,7 +7,7 @@ from typing import Literal
 
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, JSONResponse, Response
 
 from api.deps import SessionDep, SettingsDep, StoreDep
 from api.schemas import PredictRequest, PredictResponse
@@ -15,9 +15,11 @@ from models import dataset_catalog, jobs, prediction
 from models.errors import ArtifactNotFound, Conflict
 from models.tables import Job
 from models.training import ARTIFACTS
+from models.weights_export import keras2_model, weights_json
 
 router = APIRouter(prefix="/v1/jobs", tags=["artifacts"])
 HDF5 = "application/x-hdf5"
+WeightsFormat = Literal["keras3", "keras2", "json"]
 
 
 def _artifact(job: Job, key: str, store: StoreDep) -> str:
@@ -40,14 +42,31 @@ def _download_name(job: Job, suffix: str) -> str:
     return f"{stem}{suffix}"
 
 
-@router.get("/{job_id}/weights", response_class=FileResponse)
-def download_weights(job_id: str, session: SessionDep, store: StoreDep) -> FileResponse:
-    """Trained weights as HDF5, for `model.load_weights()` on the model rebuilt from its JSON."""
+@router.get(
+    "/{job_id}/weights",
+    response_class=FileResponse,
+    responses={200: {"content": {HDF5: {}, "application/json": {}}}},
+)
+def download_weights(
+    job_id: str,
+    session: SessionDep,
+    store: StoreDep,
+    settings: SettingsDep,
+    format: WeightsFormat | None = None,
+) -> Response:
+    """Trained weights for `model.load_weights()`: Keras 3 `.weights.h5`, Keras 2 `.h5`, or JSON.
+
+    By default in the layout of the Keras that wrote the job's model JSON; `json` gives
+    `get_weights()` (for `model.set_weights()`) in layer order, for small models.
+    """
     job = jobs.get(session, job_id)
+    chosen = format or ("keras2" if keras2_model(job.spec.get("model") or {}) else "keras3")
+    if chosen == "json":
+        path = _artifact(job, "keras2", store)
+        return JSONResponse(weights_json(path, settings.max_weights_json_values))
+    key, suffix = ("weights", ".weights.h5") if chosen == "keras3" else ("keras2", ".h5")
     return FileResponse(
-        _artifact(job, "weights", store),
-        media_type=HDF5,
-        filename=_download_name(job, ".weights.h5"),
+        _artifact(job, key, store), media_type=HDF5, filename=_download_name(job, suffix)
     )
 
 

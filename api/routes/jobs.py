@@ -10,7 +10,7 @@ from api.deps import SessionDep, SettingsDep, StoreDep
 from api.dispatch import enqueue
 from api.examples import JOB_EXAMPLES
 from api.schemas import JobList, JobRead, JobSummary
-from models import dataset_catalog, jobs
+from models import dataset_catalog, initial_weights, jobs
 from models.errors import ServiceUnavailable
 from models.spec import JobCreate
 from models.validation import check_job, referenced_datasets
@@ -29,6 +29,8 @@ def submit_job(
     """Validate a job fully, then queue it; a bad job gets a 422 and is never queued."""
     shapes = dataset_catalog.shapes(session, referenced_datasets(spec))
     check_job(spec, shapes, settings)
+    if spec.initial_weights is not None:
+        initial_weights.check_source(session, spec.initial_weights)
     job = jobs.create(session, spec.model_dump(mode="json"), spec.name)
     session.commit()
     try:
