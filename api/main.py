@@ -6,9 +6,10 @@ import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from api import errors
+from api.auth import require_token
 from api.limits import BodyLimit
 from api.routes import artifacts, datasets, events, health, jobs, models
 from api.sweeping import Sweeper
@@ -54,8 +55,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_request_bytes=settings.max_request_bytes,
         max_upload_bytes=settings.max_upload_bytes,
     )
-    for module in (health, datasets, models, jobs, artifacts, events):
-        app.include_router(module.router)
+    app.include_router(health.router)
+    for module in (datasets, models, jobs, artifacts, events):
+        app.include_router(module.router, dependencies=[Depends(require_token)])
     _warm_up(settings)
     return app
 

@@ -33,6 +33,7 @@ class Settings(BaseSettings):
     storage_dir: Path | None = None
     queue: str = Field(default="remotefit", description="Celery queue that workers consume.")
 
+    token: str = Field(default="", description="If set, /v1 requires Authorization: Bearer it.")
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
 
