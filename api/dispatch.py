@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from celery import Celery
+from kombu.exceptions import ChannelError
 from kombu.exceptions import OperationalError as BrokerError
 
 from models.errors import ServiceUnavailable
@@ -41,7 +42,13 @@ def broker_backlog(celery: Celery, queue: str) -> int | None:
     """Messages waiting in ``queue``, or None when the broker cannot say."""
     try:
         with celery.connection_for_read() as connection:
-            declared = connection.default_channel.queue_declare(queue=queue, passive=True)
+            connection.ensure_connection(max_retries=1, timeout=2)
+            try:
+                declared = connection.default_channel.queue_declare(queue=queue, passive=True)
+            except ChannelError:
+                # Redis keeps no empty list: a queue with nothing in it (all its messages
+                # consumed, or lost in a restart) does not exist there, and holds 0 messages.
+                return 0
             return int(declared.message_count)
     except Exception:
         return None

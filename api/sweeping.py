@@ -34,6 +34,8 @@ class Sweeper(threading.Thread):
             )
         if report.requeued or report.failed or report.resent:
             log.warning("sweeper: %s", report)
+        for job_id in report.failed:  # its lost worker may have died writing a file
+            self.store.remove_temporaries("jobs", job_id)
         remove_stale_temp_files(self.store, self.settings.temp_max_age_seconds)
 
     def run(self) -> None:

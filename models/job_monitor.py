@@ -73,9 +73,10 @@ class JobMonitor(threading.Thread):
             self.stop_reason = self.stop_reason or "time_limit"
 
     def _snapshot(self) -> dict[str, Any]:
-        progress = dict(self.progress)
-        if not progress:
+        if not self.progress:
             return {}
+        # Every progress event has the same fields, the batch ones empty before the first batch.
+        progress = {"step": 0, "steps": None, "loss": None, **self.progress}
         if progress.get("loss") is not None:
             progress["loss"] = jobs.clean_number(progress["loss"])  # a tensor until read here
         elapsed = time.monotonic() - self.started

@@ -14,7 +14,7 @@ import socket
 import time
 from typing import TYPE_CHECKING, Any
 
-from models import dataset_catalog, jobs
+from models import dataset_catalog, initial_weights, jobs
 from models.compiling import compile_model
 from models.db import session_scope
 from models.errors import ServiceError
@@ -23,6 +23,7 @@ from models.keras_model import build
 from models.settings import Settings
 from models.spec import JobCreate
 from models.store import LocalStore
+from models.tables import Job
 from models.training import CHECKPOINT, save_artifacts, train_and_evaluate
 
 if TYPE_CHECKING:
@@ -49,13 +50,20 @@ class _Reporter:
     """Training's view of the job: cheap per batch, durable per epoch."""
 
     def __init__(
-        self, settings: Settings, store: LocalStore, job_id: str, epochs: int, monitor: JobMonitor
+        self,
+        settings: Settings,
+        store: LocalStore,
+        job_id: str,
+        epochs: int,
+        monitor: JobMonitor,
+        worker: str,
     ) -> None:
         self.url = settings.database_url
         self.store = store
         self.job_id = job_id
         self.epochs = epochs
         self.monitor = monitor
+        self.worker = worker
 
     def batch_end(self, step: int, steps: int | None, logs: dict[str, Any]) -> None:
         self.monitor.update(step=step, steps=steps, loss=logs.get("loss"))
@@ -63,12 +71,19 @@ class _Reporter:
     def epoch_end(self, model: keras.Model, epoch: int, logs: dict[str, Any]) -> None:
         # History first, then the checkpoint: a crash between the two retrains this epoch on
         # resume, and resume_point() cuts the history back so the epoch is recorded once.
+        # Both only while the job is still ours: a worker that was presumed lost and taken
+        # over stops here instead of writing into the history of the run that resumed it.
         with self.monitor.write_lock, session_scope(self.url) as session:
-            jobs.record_epoch(session, self.job_id, epoch, self.epochs, logs)
+            ours = jobs.record_epoch(
+                session, self.job_id, epoch, self.epochs, logs, worker=self.worker
+            )
+        if ours is None:
+            self.monitor.stop_reason = self.monitor.stop_reason or "lost"
+            return
         with self.store.writing("jobs", self.job_id, CHECKPOINT) as path:
             model.save_weights(path)
         with session_scope(self.url) as session:
-            jobs.checkpointed(session, self.job_id, epoch + 1)
+            jobs.checkpointed(session, self.job_id, epoch + 1, worker=self.worker)
         self.monitor.update(epoch=epoch + 1, epochs=self.epochs, step=0)
 
     def stop_reason(self) -> str | None:
@@ -103,6 +118,21 @@ def _time_limit_error(seconds: float, epoch: int) -> dict[str, Any]:
     }
 
 
+def _forget_if_deleted(url: str, store: LocalStore, job_id: str) -> None:
+    """Remove the files of a job deleted while it ran.
+
+    The API removed the job's folder when it deleted the row, but this worker may have written
+    a checkpoint or the artifacts into it since; once the row is gone, nothing else will.
+    """
+    try:
+        with session_scope(url) as session:
+            gone = session.get(Job, job_id) is None
+        if gone:
+            store.delete("jobs", job_id)
+    except Exception:
+        log.warning("job %s: could not check whether it was deleted", job_id, exc_info=True)
+
+
 def run_job(job_id: str, settings: Settings, worker: str) -> str:
     """Train job ``job_id`` if this worker wins its claim.
 
@@ -115,6 +145,7 @@ def run_job(job_id: str, settings: Settings, worker: str) -> str:
         The job's final status, or ``"skipped"``/``"lost"`` when another worker has it.
     """
     url = settings.database_url
+    store = LocalStore(settings.store_root)
     with session_scope(url) as session:
         claim = jobs.claim(
             session,
@@ -124,14 +155,23 @@ def run_job(job_id: str, settings: Settings, worker: str) -> str:
             settings.lease_seconds,
             process_is_dead,
         )
+        if claim == "exhausted":
+            store.remove_temporaries("jobs", job_id)
         if claim in ("skipped", "exhausted"):
             log.info("job %s: %s", job_id, claim)
             return claim
-        spec = JobCreate.model_validate(jobs.get(session, job_id).spec)
+        job = jobs.get(session, job_id)
+        session.refresh(job)  # the claim updated the row behind the session's back
+        spec = JobCreate.model_validate(job.spec)
         initial_epoch = spec.fit.initial_epoch
-        if claim == "resumed":
-            initial_epoch = max(initial_epoch, jobs.resume_point(session, job_id))
-    store = LocalStore(settings.store_root)
+        if job.attempts > 1:
+            # An earlier attempt was lost: taken over here ("resumed") or re-queued by the
+            # sweeper and claimed afresh ("claimed"). Either way go on from its checkpoint,
+            # and drop any file it was killed while writing.
+            store.remove_temporaries("jobs", job_id)
+            initial_epoch = jobs.resume_point(
+                session, job_id, initial_epoch, store.exists("jobs", job_id, CHECKPOINT)
+            )
     time_limit = spec.time_limit_s or settings.job_seconds
     monitor = JobMonitor(settings, job_id, worker, time_limit, initial_epoch)
     monitor.update(epoch=initial_epoch, epochs=spec.fit.epochs)
@@ -140,10 +180,13 @@ def run_job(job_id: str, settings: Settings, worker: str) -> str:
     try:
         model = build(spec.model, settings)
         compile_model(model, spec.compile, settings)
-        if claim == "resumed" and initial_epoch > spec.fit.initial_epoch:
+        if spec.initial_weights is not None and initial_epoch == spec.fit.initial_epoch:
+            with session_scope(url) as session:
+                initial_weights.load_into(model, session, store, spec.initial_weights)
+        if initial_epoch > spec.fit.initial_epoch:
             _restore(model, store, job_id)
             log.info("job %s: resumed from epoch %d", job_id, initial_epoch)
-        reporter = _Reporter(settings, store, job_id, spec.fit.epochs, monitor)
+        reporter = _Reporter(settings, store, job_id, spec.fit.epochs, monitor, worker)
         with session_scope(url) as session:
             outcome = train_and_evaluate(
                 model,
@@ -151,6 +194,7 @@ def run_job(job_id: str, settings: Settings, worker: str) -> str:
                 lambda dataset_id: dataset_catalog.open_reader(session, store, dataset_id),
                 reporter,
                 initial_epoch,
+                settings.stream_bytes,
             )
         stop = monitor.stop_reason
         if stop == "lost":
@@ -166,6 +210,7 @@ def run_job(job_id: str, settings: Settings, worker: str) -> str:
         return "failed"
     finally:
         monitor.stop()
+        _forget_if_deleted(url, store, job_id)
     status, failure = "succeeded", None
     if stop == "cancelled":
         status = "cancelled"

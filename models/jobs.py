@@ -107,7 +107,10 @@ def claim(
     silent = job.heartbeat_at is None or _aware(job.heartbeat_at) < now - timedelta(
         seconds=lease_seconds
     )
-    if not silent and not (job.worker and is_dead(job.worker)):
+    # The job's recorded worker is this very process when a restarted container gave its new
+    # pool process the dead one's pid: it runs one task at a time, so that run is over.
+    gone = job.worker is not None and (job.worker == worker or is_dead(job.worker))
+    if not silent and not gone:
         return "skipped"
     if job.attempts >= max_attempts:
         fail_lost(session, job)
@@ -176,23 +179,32 @@ def heartbeat(
     return bool(session.scalar(select(Job.cancel_requested).where(Job.id == job_id)))
 
 
-def resume_point(session: Session, job_id: str) -> int:
-    """The last checkpointed epoch, with the history cut back to it.
+def resume_point(
+    session: Session, job_id: str, first_epoch: int = 0, has_checkpoint: bool = True
+) -> int:
+    """The epoch to start from, with the history cut back to it.
 
     Epochs recorded after the last checkpoint are trained again on resume, so cutting them here
-    keeps every epoch in the history exactly once.
+    keeps every epoch in the history exactly once. Without a checkpoint file (an earlier attempt
+    died before its first whole epoch) training starts over at ``first_epoch``, the spec's
+    ``initial_epoch``, from which the history's first entry counts.
     """
     job = get(session, job_id)
     epoch = job.checkpoint_epoch
-    job.history = {key: list(values)[:epoch] for key, values in (job.history or {}).items()}
+    if not has_checkpoint or epoch <= first_epoch:
+        epoch = first_epoch
+    kept = epoch - first_epoch
+    job.history = {key: list(values)[:kept] for key, values in (job.history or {}).items()}
+    job.checkpoint_epoch = epoch if epoch > first_epoch else 0
     job.progress = {**(job.progress or {}), "epoch": epoch}
     return epoch
 
 
-def checkpointed(session: Session, job_id: str, epoch: int) -> None:
+def checkpointed(session: Session, job_id: str, epoch: int, worker: str | None = None) -> None:
+    """Record that the checkpoint file now holds ``epoch`` whole epochs (by its owner only)."""
     session.execute(
         update(Job)
-        .where(Job.id == job_id)
+        .where(Job.id == job_id, *([Job.worker == worker] if worker else []))
         .values(checkpoint_epoch=epoch)
         .execution_options(synchronize_session=False)
     )
@@ -208,7 +220,7 @@ def requeue_lost(session: Session, job: Job) -> bool:
             Job.worker == job.worker,
             Job.heartbeat_at == job.heartbeat_at,
         )
-        .values(status="queued")
+        .values(status="queued", heartbeat_at=utcnow())  # for a queued job: when it was sent
         .execution_options(synchronize_session=False)
     )
     if getattr(result, "rowcount", 0) != 1:
@@ -217,12 +229,33 @@ def requeue_lost(session: Session, job: Job) -> bool:
     return True
 
 
+def mark_sent(session: Session, job_id: str) -> bool:
+    """Note that a queued job's message was just sent again; False if it is no longer queued."""
+    result = session.execute(
+        update(Job)
+        .where(Job.id == job_id, Job.status == "queued")
+        .values(heartbeat_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return getattr(result, "rowcount", 0) == 1
+
+
 def record_epoch(
-    session: Session, job_id: str, epoch: int, epochs: int, logs: dict[str, Any]
+    session: Session,
+    job_id: str,
+    epoch: int,
+    epochs: int,
+    logs: dict[str, Any],
+    worker: str | None = None,
 ) -> dict[str, Any] | None:
-    """Append one epoch's logs to the history; returns the job's cancel flag state."""
-    job = session.get(Job, job_id, with_for_update=False)
-    if job is None:
+    """Append one epoch's logs to the history; returns the job's cancel flag state.
+
+    With ``worker``, only while the job is still running under that worker (the row is locked
+    on PostgreSQL): a worker that went silent, was taken over and then woke up must not add
+    its epochs to the history of the run that resumed its job. Returns None when it is not.
+    """
+    job = session.get(Job, job_id, with_for_update=worker is not None, populate_existing=True)
+    if job is None or (worker is not None and (job.status != "running" or job.worker != worker)):
         return None
     history = {key: list(values) for key, values in (job.history or {}).items()}
     for key, value in logs.items():

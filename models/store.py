@@ -69,6 +69,18 @@ class LocalStore:
         finally:
             temp.unlink(missing_ok=True)
 
+    def remove_temporaries(self, kind: str, item_id: str) -> int:
+        """Delete what a crashed writer left of ``writing()`` in an item's folder.
+
+        Only for the item's one writer (the worker that just claimed a job): the previous
+        owner of the job was killed or gave it up, so its temporaries will never be renamed.
+        """
+        removed = 0
+        for temp in self.folder(kind, item_id).glob(".tmp-*"):
+            temp.unlink(missing_ok=True)
+            removed += 1
+        return removed
+
     def adopt(self, temp: Path, kind: str, item_id: str, name: str) -> Path:
         """Move a finished temporary file into place under ``kind/item_id/name``."""
         final = self.path(kind, item_id, name)

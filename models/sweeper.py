@@ -6,7 +6,8 @@ sweeping at once do no harm):
 - a running job whose worker went silent (no heartbeat within the lease) goes back to the queue
   and is re-sent, or ends failed when its attempts are spent;
 - when the broker holds fewer messages than there are queued jobs (a Redis restarted without
-  persistence, say), the queued jobs are re-sent; a duplicate loses its claim and does nothing;
+  persistence, say), the queued jobs last sent more than a lease ago are re-sent; a duplicate
+  loses its claim and does nothing;
 - temporary upload files left by a crashed API are removed.
 """
 
@@ -16,7 +17,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -65,18 +66,40 @@ def sweep(
     session.commit()
     for job_id in report.requeued:
         send(job_id)
-    queued = session.scalars(
-        select(Job.id).where(Job.status == "queued").order_by(Job.created_at)
+    queued = session.execute(
+        select(Job.id, Job.created_at, Job.heartbeat_at)
+        .where(Job.status == "queued")
+        .order_by(Job.created_at)
     ).all()
     backlog = broker_backlog()
     waiting = len(queued) - len(report.requeued)
     if backlog is not None and backlog < waiting:
-        log.warning("broker holds %d messages for %d queued jobs: re-sending", backlog, waiting)
-        for job_id in queued:
-            if job_id not in report.requeued:
+        # Some messages are gone, but which? One sent within the lease may be on its way, or
+        # reserved by a worker that is still starting: only older ones are presumed lost. A
+        # duplicate is harmless anyway (it loses the claim); this only keeps them few.
+        lost = [
+            job_id
+            for job_id, created_at, sent_at in queued
+            if job_id not in report.requeued and _aware(sent_at or created_at) < cutoff
+        ]
+        if lost:
+            log.warning(
+                "broker holds %d messages for %d queued jobs: re-sending %d",
+                backlog,
+                waiting,
+                len(lost),
+            )
+        for job_id in lost:
+            if jobs.mark_sent(session, job_id):
+                session.commit()
                 send(job_id)
                 report.resent.append(job_id)
     return report
+
+
+def _aware(moment: datetime) -> datetime:
+    # SQLite hands back naive datetimes even for timezone-aware columns; they are UTC.
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def remove_stale_temp_files(store: LocalStore, max_age_seconds: float) -> int:

@@ -7,6 +7,8 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Sequence
 
 from models.settings import Settings, SettingsError, get_settings
@@ -40,7 +42,8 @@ def run_worker(settings: Settings, gpu: int | None) -> None:
     from models.db import get_engine
     from worker.app import create_celery
 
-    get_engine(settings.database_url)
+    # Create the tables, then hold no connection: the pool processes are forked from here.
+    get_engine(settings.database_url).dispose()
     name = f"remotefit-gpu{gpu}@%h" if gpu is not None else "remotefit@%h"
     create_celery(settings).worker_main(
         argv=[
@@ -56,15 +59,71 @@ def run_worker(settings: Settings, gpu: int | None) -> None:
     )
 
 
+def _exit_on_signal(signum: int, _: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def serve(settings: Settings) -> None:
     """The embedded default: the API here and one worker in a child process."""
     from models.db import get_engine
 
     get_engine(settings.database_url)  # tables exist before either side starts
-    worker = subprocess.Popen([sys.executable, "-m", "remotefit.cli", "worker"])
+    # uvicorn shuts down on SIGTERM and then re-raises it under the handler it found; with the
+    # default one the process would die there and skip `finally`, orphaning the worker.
+    signal.signal(signal.SIGTERM, _exit_on_signal)
+    keeper = _WorkerKeeper()
+    keeper.start()
     try:
         run_api(settings)
     finally:
+        keeper.stop()
+
+
+class _WorkerKeeper(threading.Thread):
+    """``serve``'s worker process, started again whenever it dies (killed out of memory, say).
+
+    Without it a dead worker would leave the embedded service accepting jobs that never run. A
+    job the dead worker was running is re-queued by the API's sweeper once its lease runs out,
+    and the new worker resumes it from its last checkpoint. A worker that keeps dying soon after
+    it starts (a broken setting, say) is restarted with a growing delay, up to a minute.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(name="remotefit-worker-keeper", daemon=True)
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self.process = self._spawn()
+
+    @staticmethod
+    def _spawn() -> subprocess.Popen[bytes]:
+        return subprocess.Popen([sys.executable, "-m", "remotefit.cli", "worker"])
+
+    def run(self) -> None:
+        delay = 1.0
+        started = time.monotonic()
+        while not self._stopping.wait(1.0):
+            code = self.process.poll()
+            if code is None:
+                continue
+            delay = 1.0 if time.monotonic() - started > 60 else min(delay * 2, 60.0)
+            print(
+                f"remotefit: the worker exited (code {code}); starting a new one in {delay:g} s",
+                file=sys.stderr,
+                flush=True,
+            )
+            if self._stopping.wait(delay):
+                return
+            with self._lock:
+                if self._stopping.is_set():
+                    return
+                self.process = self._spawn()
+                started = time.monotonic()
+
+    def stop(self) -> None:
+        """Stop watching, then stop the worker (SIGTERM, killed after 15 s)."""
+        self._stopping.set()
+        with self._lock:
+            worker = self.process
         worker.send_signal(signal.SIGTERM)
         try:
             worker.wait(timeout=15)

@@ -37,6 +37,13 @@ def create_celery(settings: Settings) -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
+        # A pool process killed mid-job (out of memory, say) hands its message back after this
+        # wait rather than Celery's 10 s: a late result making it a duplicate is harmless, as
+        # the job row turns a second delivery of a finished job into a no-op.
+        worker_lost_wait=2.0,
+        # A new pool process imports TensorFlow (and initialises CUDA) before it reports up;
+        # that can take far longer than Celery's 4 s, which would kill and restart it forever.
+        worker_proc_alive_timeout=120.0,
         broker_transport_options=transport_options,
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,

@@ -33,7 +33,21 @@ def configure_devices() -> list[str]:
     return [gpu.name for gpu in gpus]
 
 
+def forget_inherited_connections() -> None:
+    """Drop the database connections this pool process inherited from its parent.
+
+    A connection is a socket and a session on the server: used from two processes at once (or
+    from a new pool process after the previous one was killed mid-transaction) it breaks, so
+    each pool process opens its own (SQLAlchemy's ``dispose(close=False)`` after a fork).
+    """
+    from models.db import get_engine
+    from models.settings import get_settings
+
+    get_engine(get_settings().database_url).dispose(close=False)
+
+
 @worker_process_init.connect
 def _on_process_start(**_: Any) -> None:
+    forget_inherited_connections()
     gpus = configure_devices()
     log.info("worker process %s ready; GPUs: %s", os.getpid(), gpus or "none (CPU)")
