@@ -12,7 +12,10 @@ import logging
 import os
 import socket
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import h5py
 
 from models import dataset_catalog, initial_weights, jobs
 from models.compiling import compile_model
@@ -82,12 +85,27 @@ class _Reporter:
             return
         with self.store.writing("jobs", self.job_id, CHECKPOINT) as path:
             model.save_weights(path)
+            with h5py.File(path, "a") as file:
+                file.attrs[EPOCH_ATTRIBUTE] = epoch + 1  # the file says which epoch it holds
         with session_scope(self.url) as session:
             jobs.checkpointed(session, self.job_id, epoch + 1, worker=self.worker)
         self.monitor.update(epoch=epoch + 1, epochs=self.epochs, step=0)
 
     def stop_reason(self) -> str | None:
         return self.monitor.stop_reason
+
+
+EPOCH_ATTRIBUTE = "remotefit_epoch"
+
+
+def saved_epoch(path: Path) -> int | None:
+    """The epoch a checkpoint file holds, as it recorded it (None without a file)."""
+    try:
+        with h5py.File(path, "r") as file:
+            value = file.attrs.get(EPOCH_ATTRIBUTE)
+    except (FileNotFoundError, OSError):
+        return None
+    return None if value is None else int(value)
 
 
 def _error(error: BaseException) -> dict[str, Any]:
@@ -170,7 +188,11 @@ def run_job(job_id: str, settings: Settings, worker: str) -> str:
             # and drop any file it was killed while writing.
             store.remove_temporaries("jobs", job_id)
             initial_epoch = jobs.resume_point(
-                session, job_id, initial_epoch, store.exists("jobs", job_id, CHECKPOINT)
+                session,
+                job_id,
+                initial_epoch,
+                store.exists("jobs", job_id, CHECKPOINT),
+                saved_epoch(store.path("jobs", job_id, CHECKPOINT)),
             )
     time_limit = spec.time_limit_s or settings.job_seconds
     monitor = JobMonitor(settings, job_id, worker, time_limit, initial_epoch)

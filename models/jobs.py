@@ -180,17 +180,23 @@ def heartbeat(
 
 
 def resume_point(
-    session: Session, job_id: str, first_epoch: int = 0, has_checkpoint: bool = True
+    session: Session,
+    job_id: str,
+    first_epoch: int = 0,
+    has_checkpoint: bool = True,
+    saved_epoch: int | None = None,
 ) -> int:
     """The epoch to start from, with the history cut back to it.
 
     Epochs recorded after the last checkpoint are trained again on resume, so cutting them here
     keeps every epoch in the history exactly once. Without a checkpoint file (an earlier attempt
     died before its first whole epoch) training starts over at ``first_epoch``, the spec's
-    ``initial_epoch``, from which the history's first entry counts.
+    ``initial_epoch``, from which the history's first entry counts. ``saved_epoch``, the epoch
+    the checkpoint file itself records, wins over the row's: a crash between writing the file
+    and recording it leaves the row one epoch behind the weights.
     """
     job = get(session, job_id)
-    epoch = job.checkpoint_epoch
+    epoch = job.checkpoint_epoch if saved_epoch is None else saved_epoch
     if not has_checkpoint or epoch <= first_epoch:
         epoch = first_epoch
     kept = epoch - first_epoch

@@ -264,3 +264,11 @@ def test_a_job_recorded_under_this_very_process_is_taken_over(session: Session) 
     assert jobs.claim(session, job_id, "host-a:1", 3, LEASE) == "resumed"
     session.commit()
     assert (state(session, job_id).attempts, state(session, job_id).worker) == (2, "host-a:1")
+
+
+def test_the_checkpoint_file_s_own_epoch_wins_over_the_row(session: Session) -> None:
+    # Killed after the checkpoint file (epoch 3) was written but before the row learned of it.
+    job_id = _with_epochs(session, done=3, checkpoint=2)
+    assert jobs.resume_point(session, job_id, 0, has_checkpoint=True, saved_epoch=3) == 3
+    session.commit()
+    assert state(session, job_id).history == {"loss": [0.0, 1.0, 2.0]}
