@@ -31,7 +31,7 @@ WORKDIR /opt/remotefit/src
 # code is installed over it below (--no-deps: nothing left to fetch).
 COPY pyproject.toml README.md ./
 RUN mkdir -p api worker models remotefit \
-    && pip install --no-cache-dir . \
+    && pip install --no-cache-dir '.[server]' \
     && pip uninstall -y remotefit \
     && rm -rf build ./*.egg-info
 

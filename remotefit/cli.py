@@ -10,11 +10,17 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from models.settings import Settings, SettingsError, get_settings
+from remotefit import commands as client_commands
+
+if TYPE_CHECKING:  # the server's modules are imported only by the server's commands
+    from models.settings import Settings
 
 
 def _settings() -> Settings:
+    from models.settings import SettingsError, get_settings
+
     try:
         return get_settings()
     except SettingsError as error:
@@ -134,7 +140,9 @@ class _WorkerKeeper(threading.Thread):
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="remotefit", description="model.fit() as a service. Settings: REMOTEFIT_* variables."
+        prog="remotefit",
+        description="model.fit() as a service: run the server (serve, api, worker; settings "
+        "in REMOTEFIT_* variables) or use one (submit, jobs, show, watch, ...).",
     )
     commands = parser.add_subparsers(dest="command", required=True)
     for name, text in (
@@ -146,7 +154,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         command.add_argument("--port", type=int, help="listen port (REMOTEFIT_PORT)")
     worker = commands.add_parser("worker", help="one Celery worker (one per GPU)")
     worker.add_argument("--gpu", type=int, help="GPU index this worker uses alone")
+    client_commands.add_commands(commands)
     args = parser.parse_args(argv)
+    if args.command in client_commands.COMMANDS:
+        raise SystemExit(client_commands.run(args))
 
     for option in ("host", "port"):
         if getattr(args, option, None) is not None:
