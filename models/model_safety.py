@@ -124,14 +124,20 @@ def _layer_label(where: str, node: dict[str, Any]) -> str:
 
 
 def check_model_json(
-    model: dict[str, Any], settings: Settings, extra_objects: Collection[str] = ()
+    model: dict[str, Any],
+    settings: Settings,
+    extra_objects: Collection[str] = (),
+    extra_modules: Collection[str] = (),
 ) -> None:
     """Reject a model JSON that is too big or asks for anything outside the allow-list.
 
     Args:
         model: the parsed ``model.to_json()``.
         settings: limits on size, depth and layer count.
-        extra_objects: more class names to allow (a serialized optimizer, loss or metric).
+        extra_objects: more class names to allow (a serialized optimizer, loss or metric, or
+            the Keras 2 classes that ``models.dialects`` converts).
+        extra_modules: more module prefixes to allow besides ``keras`` (``tf_keras``, which the
+            Keras 2 dialect names and ``models.dialects`` replaces).
 
     Raises:
         LimitExceeded: the JSON is over a size, depth or layer-count limit.
@@ -168,15 +174,20 @@ def check_model_json(
             f"whole model, not of a single layer. Received: {model['class_name']!r}."
         )
     layers_allowed, objects_allowed = allowed_layers(), allowed_objects() | set(extra_objects)
-    layer_count = 0
-    for where, node in _objects(model, "model"):
+    modules = ("keras", *extra_modules)
+    layer_count = -1  # the root model is not one of its layers
+    # A compiled model's to_json() carries its compile_config; it is never deserialized here
+    # (the job's `compile` section compiles the model), so it is not walked either.
+    walked = {key: value for key, value in model.items() if key != "compile_config"}
+    for where, node in _objects(walked, "model"):
         class_name = node.get("class_name")
         if not isinstance(class_name, str) or class_name in DATA_CLASS_NAMES:
             continue
         label = _layer_label(where, node)
         module = node.get("module")
         if module is not None and not (
-            isinstance(module, str) and (module == "keras" or module.startswith("keras."))
+            isinstance(module, str)
+            and any(module == root or module.startswith(f"{root}.") for root in modules)
         ):
             raise ForbiddenModel(
                 f"{label} names module {module!r}; only Keras' own classes can be built here. "

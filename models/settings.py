@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     max_json_depth: int = Field(default=64, gt=0)
     max_layers: int = Field(default=2000, gt=0)
     max_params: int = Field(default=500_000_000, gt=0)
+    max_training_bytes: int = Field(
+        default=64 * 1024**3, gt=0, description="Estimated training memory a job may need."
+    )
     max_epochs: int = Field(default=100_000, gt=0)
     max_batch_size: int = Field(default=1_000_000, gt=0)
     max_dataset_arrays: int = Field(default=256, gt=0)

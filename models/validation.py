@@ -15,6 +15,7 @@ from models.compiling import compile_arguments
 from models.data_refs import align, leaf_shape
 from models.errors import DatasetMismatch, LimitExceeded
 from models.keras_model import Signature, TensorInfo, describe, signature
+from models.memory import check_training_memory
 from models.settings import Settings
 from models.spec import DataSplit, JobCreate
 
@@ -222,6 +223,8 @@ def check_job(spec: JobCreate, datasets: Mapping[str, Shapes], settings: Setting
                 f"{held_out} for validation and {train - held_out} for training; both need at "
                 "least one sample."
             )
+    if spec.fit.epochs > 0:
+        check_training_memory(model, spec.fit.batch_size or 32, settings)
     return CheckedJob(signature=sig, parameters=int(model.count_params()), train_samples=train)
 
 
