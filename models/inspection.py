@@ -7,6 +7,7 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
+from models.dialects import Normalized, normalize
 from models.keras_model import describe, model_key, signature
 from models.settings import Settings
 
@@ -39,7 +40,9 @@ INSPECTED_CACHE_SIZE = 64
 def inspect_model(model_json: dict[str, Any], settings: Settings) -> dict[str, Any]:
     """Layers, inputs/outputs, parameter counts, ``summary()`` text and normalised JSON.
 
-    Fast enough for every keystroke of a form: the answer for a model JSON is kept.
+    Also the Keras dialect the JSON was written in (keras3, tf.keras2, keras2.2, keras2.0) and
+    the warnings of its conversion to Keras 3. Fast enough for every keystroke of a form: the
+    answer for a model JSON is kept.
 
     Raises:
         InvalidModel, ForbiddenModel, LimitExceeded: as for a job's model.
@@ -50,7 +53,7 @@ def inspect_model(model_json: dict[str, Any], settings: Settings) -> dict[str, A
         if key in _inspected:
             _inspected.move_to_end(key)
             return _inspected[key]
-    answer = _inspect(model)
+    answer = _inspect(model, normalize(model_json))  # describe() has checked that it converts
     with _inspected_lock:
         _inspected[key] = answer
         while len(_inspected) > INSPECTED_CACHE_SIZE:
@@ -58,7 +61,7 @@ def inspect_model(model_json: dict[str, Any], settings: Settings) -> dict[str, A
     return answer
 
 
-def _inspect(model: Any) -> dict[str, Any]:
+def _inspect(model: Any, normalized: Normalized) -> dict[str, Any]:
     sig = signature(model)
     lines: list[str] = []
     model.summary(print_fn=lambda line, **_: lines.append(line), line_length=100)
@@ -67,7 +70,7 @@ def _inspect(model: Any) -> dict[str, Any]:
     return {
         "name": model.name,
         "class_name": type(model).__name__,
-        "dialect": "keras3",
+        "dialect": normalized.dialect,
         "layers": [
             {
                 "name": layer.name,
@@ -84,5 +87,5 @@ def _inspect(model: Any) -> dict[str, Any]:
         "summary": "\n".join(lines),
         "config": model.get_config(),
         "model_json": json.loads(model.to_json()),
-        "warnings": [],
+        "warnings": list(normalized.warnings),
     }

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from models.dialects import LEGACY_CLASSES, LEGACY_MODULES, normalize
 from models.errors import InvalidModel, LimitExceeded
 from models.model_safety import check_model_json
 from models.settings import Settings
@@ -98,7 +99,8 @@ def _from_json(model_json: dict[str, Any]) -> keras.Model:
     import keras
 
     try:
-        model = keras.models.model_from_json(json.dumps(model_json))
+        without_compile = {k: v for k, v in model_json.items() if k != "compile_config"}
+        model = keras.models.model_from_json(json.dumps(without_compile))
     except Exception as error:
         raise InvalidModel(
             f"The model JSON does not build in Keras {keras.__version__}: "
@@ -165,9 +167,9 @@ def describe(model_json: dict[str, Any], settings: Settings) -> keras.Model:
         if key in _described:
             _described.move_to_end(key)
             return _described[key]
-    check_model_json(model_json, settings)
+    keras3_json = checked_keras3_json(model_json, settings)
     with _BUILD_LOCK, _no_allocation():
-        model = _from_json(model_json)
+        model = _from_json(keras3_json)
         check_params(model, settings)
         _described[key] = model
         while len(_described) > DESCRIBED_CACHE_SIZE:
@@ -181,8 +183,25 @@ def build(model_json: dict[str, Any], settings: Settings) -> keras.Model:
     Raises:
         ForbiddenModel, LimitExceeded, InvalidModel: the JSON is unsafe, too big or broken.
     """
-    check_model_json(model_json, settings)
+    keras3_json = checked_keras3_json(model_json, settings)
     with _BUILD_LOCK:
         with _no_allocation():
-            check_params(_from_json(model_json), settings)
-        return _from_json(model_json)
+            check_params(_from_json(keras3_json), settings)
+        return _from_json(keras3_json)
+
+
+def checked_keras3_json(model_json: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """The model JSON of any Keras dialect, checked, then normalised to Keras 3 and checked again.
+
+    The first check reads the JSON as the user sent it (a Keras 2 JSON may name the classes that
+    ``models.dialects`` converts); the second holds the converted JSON to the Keras 3 allow-list.
+
+    Raises:
+        ForbiddenModel, LimitExceeded, InvalidModel: the JSON is unsafe, too big or broken.
+    """
+    check_model_json(
+        model_json, settings, extra_objects=LEGACY_CLASSES, extra_modules=LEGACY_MODULES
+    )
+    keras3_json = normalize(model_json).model_json
+    check_model_json(keras3_json, settings)  # also for "keras3": the first check was wider
+    return keras3_json

@@ -6,10 +6,12 @@ against the model and the datasets before the job is queued.
 
 from __future__ import annotations
 
-import json
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from models.dialects import parse_model_text
+from models.errors import InvalidModel
 
 # A reference to arrays: a name in the dataset, a list of names (one per model input/output),
 # an object keyed by input/output layer name, or ``{"columns": [...]}`` to stack 1-D arrays (CSV
@@ -164,22 +166,13 @@ class JobCreate(Strict):
     @field_validator("model", mode="before")
     @classmethod
     def _model_is_json(cls, value: Any) -> Any:
+        # A string is model.to_json() as it is, or the YAML of Keras 2's to_yaml().
         if not isinstance(value, str):
             return value
         try:
-            parsed = json.loads(value)
-        except json.JSONDecodeError as error:
-            raise ValueError(
-                "`model` is a string but not JSON; send `model.to_json()` as it is, or its "
-                f"parsed object. JSON error: {error.msg} at line {error.lineno}, "
-                f"column {error.colno}."
-            ) from None
-        if not isinstance(parsed, dict):
-            raise ValueError(
-                "`model` must be a JSON object such as model.to_json() writes, "
-                f'{{"class_name": ..., "config": ...}}. Received: {type(parsed).__name__}.'
-            )
-        return parsed
+            return parse_model_text(value)
+        except InvalidModel as error:
+            raise ValueError(error.message) from None
 
     @model_validator(mode="after")
     def _has_work(self) -> JobCreate:

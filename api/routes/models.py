@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter
@@ -10,7 +9,7 @@ from fastapi import APIRouter
 from api.deps import SettingsDep
 from api.examples import INSPECT_EXAMPLES
 from api.schemas import InspectRequest
-from models.errors import InvalidModel
+from models.dialects import parse_model_text
 from models.inspection import inspect_model
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
@@ -20,13 +19,6 @@ router = APIRouter(prefix="/v1/models", tags=["models"])
 def inspect(
     body: Annotated[InspectRequest, INSPECT_EXAMPLES], settings: SettingsDep
 ) -> dict[str, Any]:
-    """Layers, shapes, parameter counts and the `summary()` text of a model JSON."""
-    model = body.model
-    if isinstance(model, str):
-        try:
-            model = json.loads(model)
-        except json.JSONDecodeError as error:
-            raise InvalidModel(f"`model` is a string but not JSON: {error.msg}.") from None
-        if not isinstance(model, dict):
-            raise InvalidModel("`model` must be a JSON object as model.to_json() writes it.")
+    """Layers, shapes, parameter counts and `summary()` of a model JSON of any Keras dialect."""
+    model = parse_model_text(body.model) if isinstance(body.model, str) else body.model
     return inspect_model(model, settings)
