@@ -36,7 +36,14 @@ REMOTE_CALLBACKS = {
 
 
 def is_keras3(model: Any) -> bool:
-    return type(model).__module__.startswith("keras.") or hasattr(model, "get_compile_config")
+    """Keras 3 (package ``keras``) rather than tf-keras / tf.keras 2 (``tf_keras``, ``keras 2``)."""
+    for cls in type(model).__mro__:
+        module = cls.__module__
+        if module.startswith("keras.src"):
+            return True
+        if module.startswith(("tf_keras", "keras.engine", "tensorflow.")):
+            return False
+    return False
 
 
 def _plain(value: Any) -> Any:
@@ -63,6 +70,8 @@ def _jsonable_config(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def _optimizer(optimizer: Any) -> Any:
+    if isinstance(optimizer, str):
+        return optimizer
     if isinstance(optimizer, Mapping):
         name, config = optimizer.get("class_name"), dict(optimizer.get("config") or {})
     else:

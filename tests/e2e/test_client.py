@@ -55,3 +55,23 @@ def test_server_errors_arrive_as_exceptions_with_the_message(remote: Client) -> 
         remote.fit(model, np.zeros((10, 19)), np.zeros((10, 1)), verbose=0)
     assert caught.value.status_code == 422
     assert not isinstance(caught.value, JobFailed)
+
+
+def test_seed_example_with_a_tf_keras_model(remote: Client) -> None:
+    import tf_keras
+
+    data = seed_arrays()
+    model = tf_keras.Sequential()
+    model.add(tf_keras.layers.Dense(64, input_dim=20, activation="relu"))
+    model.add(tf_keras.layers.Dropout(0.5))
+    model.add(tf_keras.layers.Dense(64, activation="relu"))
+    model.add(tf_keras.layers.Dropout(0.5))
+    model.add(tf_keras.layers.Dense(1, activation="sigmoid"))
+    model.compile(loss="binary_crossentropy", optimizer="rmsprop", metrics=["accuracy"])
+    history = remote.fit(
+        model, data["x_train"], data["y_train"], epochs=2, batch_size=128, verbose=0
+    )
+    assert sorted(history.history) == ["accuracy", "loss"]
+    score = remote.evaluate(model, data["x_test"], data["y_test"], batch_size=128)
+    local = model.evaluate(data["x_test"], data["y_test"], batch_size=128, verbose=0)
+    assert score == pytest.approx(local, abs=1e-4)
