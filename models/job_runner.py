@@ -67,6 +67,11 @@ class _Reporter:
         self.epochs = epochs
         self.monitor = monitor
         self.worker = worker
+        self.checkpoint_seconds = settings.checkpoint_seconds
+        self.last_checkpoint = time.monotonic()
+        # The weights after the last whole epoch, kept in memory: a cancelled or timed-out job
+        # ends with them, whatever the disk checkpoint's age.
+        self.epoch_weights: list[Any] | None = None
 
     def batch_end(self, step: int, steps: int | None, logs: dict[str, Any]) -> None:
         self.monitor.update(step=step, steps=steps, loss=logs.get("loss"))
@@ -83,13 +88,24 @@ class _Reporter:
         if ours is None:
             self.monitor.stop_reason = self.monitor.stop_reason or "lost"
             return
+        self.epoch_weights = model.get_weights()
+        self.monitor.update(epoch=epoch + 1, epochs=self.epochs, step=0)
+        # Writing a checkpoint costs about as much as a short epoch, so it is written at most
+        # every checkpoint_seconds: a killed job loses at most that much training.
+        if epoch + 1 < self.epochs and (
+            time.monotonic() - self.last_checkpoint >= self.checkpoint_seconds
+        ):
+            self.checkpoint(model, epoch + 1)
+
+    def checkpoint(self, model: keras.Model, epoch: int) -> None:
+        """Write weights and optimizer state after ``epoch`` whole epochs, atomically."""
         with self.store.writing("jobs", self.job_id, CHECKPOINT) as path:
             model.save_weights(path)
             with h5py.File(path, "a") as file:
-                file.attrs[EPOCH_ATTRIBUTE] = epoch + 1  # the file says which epoch it holds
+                file.attrs[EPOCH_ATTRIBUTE] = epoch  # the file says which epoch it holds
         with session_scope(self.url) as session:
-            jobs.checkpointed(session, self.job_id, epoch + 1, worker=self.worker)
-        self.monitor.update(epoch=epoch + 1, epochs=self.epochs, step=0)
+            jobs.checkpointed(session, self.job_id, epoch, worker=self.worker)
+        self.last_checkpoint = time.monotonic()
 
     def stop_reason(self) -> str | None:
         return self.monitor.stop_reason
@@ -223,7 +239,10 @@ def run_job(job_id: str, settings: Settings, worker: str) -> str:
             log.info("job %s: no longer ours (deleted or taken over)", job_id)
             return "lost"
         if stop:  # keep what the last whole epoch learned, not a half-trained batch
-            _restore(model, store, job_id)
+            if reporter.epoch_weights is not None:
+                model.set_weights(reporter.epoch_weights)
+            else:
+                _restore(model, store, job_id)
         artifacts = list(save_artifacts(model, lambda name: store.writing("jobs", job_id, name)))
     except Exception as error:
         log.exception("job %s failed", job_id)

@@ -63,6 +63,9 @@ class Settings(BaseSettings):
     events_heartbeat_seconds: float = Field(default=15.0, gt=0, description="SSE keep-alive.")
     events_poll_seconds: float = Field(default=0.2, gt=0, description="SSE polling period.")
     temp_max_age_seconds: float = Field(default=3600.0, ge=0, description="Stale upload temps.")
+    checkpoint_seconds: float = Field(
+        default=10.0, ge=0, description="Least time between two checkpoints of a running job."
+    )
     stream_bytes: int = Field(
         default=256 * 1024**2, ge=0, description="Train on larger splits batch by batch from disk."
     )

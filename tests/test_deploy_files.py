@@ -232,7 +232,8 @@ def test_compose_file_is_valid_for_the_compose_client() -> None:
 def test_dockerfile_base_is_the_pinned_tensorflow_gpu_image(
     dockerfile: list[tuple[str, str]],
 ) -> None:
-    pinned = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    pinned = project["optional-dependencies"]["server"]
     tf_pin = next(d for d in pinned if d.startswith("tensorflow=="))
     series = tf_pin.removeprefix("tensorflow==").removesuffix(".*")  # e.g. "2.21"
     (default,) = (a for a in instruction_args(dockerfile, "ARG") if a.startswith("TF_IMAGE="))

@@ -60,6 +60,7 @@ FAST = {
     "REMOTEFIT_SWEEP_SECONDS": "1",
     "REMOTEFIT_HEARTBEAT_SECONDS": "0.3",
     "REMOTEFIT_MAX_ATTEMPTS": "2",
+    "REMOTEFIT_CHECKPOINT_SECONDS": "0",  # every epoch, so a kill after two resumes from two
 }
 FINAL_FILES = ["model.h5", "model.keras", "weights.weights.h5"]
 
