@@ -29,5 +29,7 @@ def get_store(request: Request) -> LocalStore:
 
 
 SettingsDep = Annotated[Settings, Depends(get_app_settings)]
-SessionDep = Annotated[Session, Depends(get_session)]
+# scope="function": the session commits before the response is sent, not after it, so a client
+# that reads right after a write sees it.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 StoreDep = Annotated[LocalStore, Depends(get_store)]

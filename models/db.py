@@ -8,7 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -42,7 +42,12 @@ def get_engine(database_url: str) -> Engine:
     engine = create_engine(url, **kwargs)
     if url.get_backend_name() == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
-    Base.metadata.create_all(engine)
+    with engine.begin() as connection:
+        if url.get_backend_name() == "postgresql":
+            # The API and the workers start together on a fresh database: one at a time, or
+            # create_all's check-then-create races ("relation ... already exists").
+            connection.execute(text("SELECT pg_advisory_xact_lock(7370661)"))
+        Base.metadata.create_all(connection)
     return engine
 
 

@@ -225,6 +225,8 @@ def run_job(job_id: str, settings: Settings, worker: str) -> str:
             _restore(model, store, job_id)
             log.info("job %s: resumed from epoch %d", job_id, initial_epoch)
         reporter = _Reporter(settings, store, job_id, spec.fit.epochs, monitor, worker)
+        # Stopped before its first whole epoch, a job ends with the weights it started from.
+        reporter.epoch_weights = model.get_weights()
         with session_scope(url) as session:
             outcome = train_and_evaluate(
                 model,
@@ -238,11 +240,8 @@ def run_job(job_id: str, settings: Settings, worker: str) -> str:
         if stop == "lost":
             log.info("job %s: no longer ours (deleted or taken over)", job_id)
             return "lost"
-        if stop:  # keep what the last whole epoch learned, not a half-trained batch
-            if reporter.epoch_weights is not None:
-                model.set_weights(reporter.epoch_weights)
-            else:
-                _restore(model, store, job_id)
+        if stop and reporter.epoch_weights is not None:
+            model.set_weights(reporter.epoch_weights)  # the last whole epoch, not half a one
         artifacts = list(save_artifacts(model, lambda name: store.writing("jobs", job_id, name)))
     except Exception as error:
         log.exception("job %s failed", job_id)

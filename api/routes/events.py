@@ -38,8 +38,10 @@ def _read(settings: Settings, job_id: str, after: int) -> tuple[str | None, list
         return status, list(rows)
 
 
-def _frame(event_id: int, kind: str, data: dict[str, Any]) -> str:
-    return f"id: {event_id}\nevent: {kind}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
+def _frame(event_id: int | None, kind: str, data: dict[str, Any]) -> str:
+    # Without an id line the client's last event id stays that of the last stored event.
+    head = "" if event_id is None else f"id: {event_id}\n"
+    return f"{head}event: {kind}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
 
 
 async def _stream(
@@ -54,7 +56,7 @@ async def _stream(
             after = row.id
             last_write = time.monotonic()
         if status is None:
-            yield _frame(after, "deleted", {"status": "deleted"})
+            yield _frame(None, "deleted", {"status": "deleted"})  # not a stored event
             return
         if status in jobs.FINAL:
             return

@@ -65,7 +65,11 @@ def get_job(job_id: str, session: SessionDep) -> JobRead:
 @router.post("/{job_id}/cancel")
 def cancel_job(job_id: str, session: SessionDep) -> JobRead:
     """Cancel: a queued job never starts; a running one stops at its next batch."""
-    return JobRead.of(jobs.request_cancel(session, job_id))
+    job = jobs.request_cancel(session, job_id)
+    # Commit before answering: the session dependency's own commit runs only after the
+    # response is sent, so a client's next request could still see the job queued.
+    session.commit()
+    return JobRead.of(job)
 
 
 @router.delete("/{job_id}", status_code=status.HTTP_204_NO_CONTENT)
