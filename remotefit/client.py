@@ -113,20 +113,9 @@ class Client:
     ) -> History:
         """``model.fit`` on the server; afterwards ``model`` holds the trained weights."""
         arrays = Arrays()
-        data: dict[str, Any] = {
-            "train": {
-                "x": arrays.add("x", x),
-                "y": arrays.add("y", y),
-                "sample_weight": arrays.add("sample_weight", sample_weight),
-            }
-        }
+        data: dict[str, Any] = {"train": arrays.split("", x, y, sample_weight)}
         if validation_data is not None:
-            parts = list(validation_data) + [None] * (3 - len(validation_data))
-            data["validation"] = {
-                "x": arrays.add("val_x", parts[0]),
-                "y": arrays.add("val_y", parts[1]),
-                "sample_weight": arrays.add("val_sample_weight", parts[2]),
-            }
+            data["validation"] = arrays.split("val_", *validation_data)
         fit = {
             "epochs": epochs,
             "batch_size": batch_size or 32,
@@ -167,13 +156,7 @@ class Client:
     ) -> Any:
         """``model.evaluate`` on the server, with the local model's current weights."""
         arrays = Arrays()
-        data = {
-            "test": {
-                "x": arrays.add("x", x),
-                "y": arrays.add("y", y),
-                "sample_weight": arrays.add("sample_weight", sample_weight),
-            }
-        }
+        data = {"test": arrays.split("", x, y, sample_weight)}
         spec = {
             "compile": compile_spec(model),
             "data": data,

@@ -143,6 +143,16 @@ class Arrays:
         self.arrays[prefix] = np.asarray(value)
         return prefix
 
+    def split(
+        self, prefix: str, x: Any, y: Any = None, sample_weight: Any = None
+    ) -> dict[str, Any]:
+        """A data split (x, y, sample_weight) whose arrays are stored under ``prefix``."""
+        return {
+            "x": self.add(f"{prefix}x", x),
+            "y": self.add(f"{prefix}y", y),
+            "sample_weight": self.add(f"{prefix}sample_weight", sample_weight),
+        }
+
     def upload(self, datasets: Any) -> str:
         with tempfile.TemporaryDirectory(prefix="remotefit-") as folder:
             path = Path(folder) / "arrays.npz"

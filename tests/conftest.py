@@ -99,6 +99,19 @@ def seed_model() -> Any:
     return model
 
 
+def tf_keras_seed_model() -> Any:
+    """The seed example's model written with tf-keras (Keras 2), as most saved models were."""
+    import tf_keras
+
+    model = tf_keras.Sequential()
+    model.add(tf_keras.layers.Dense(64, input_dim=20, activation="relu"))
+    model.add(tf_keras.layers.Dropout(0.5))
+    model.add(tf_keras.layers.Dense(64, activation="relu"))
+    model.add(tf_keras.layers.Dropout(0.5))
+    model.add(tf_keras.layers.Dense(1, activation="sigmoid"))
+    return model
+
+
 @pytest.fixture(scope="session")
 def seed_npz(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("data") / "seed.npz"

@@ -83,6 +83,13 @@ class Service:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def store_root(self) -> Path:
+        """The service's store: the shared volume, or the embedded default's folder."""
+        if "REMOTEFIT_STORAGE_DIR" in self.env:
+            return Path(self.env["REMOTEFIT_STORAGE_DIR"])
+        return Path(self.env["REMOTEFIT_DATA_DIR"]) / "store"
+
     def client(self) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=60)
 

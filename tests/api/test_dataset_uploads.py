@@ -18,6 +18,7 @@ import httpx
 import numpy as np
 import pytest
 
+from tests.assertions import assert_rejected, snapshot
 from tests.conftest import seed_job, upload, wait_for_job
 from tests.services import Service, embedded
 
@@ -25,34 +26,8 @@ UNKNOWN_ID = "0123456789abcdef0123456789abcdef"
 SMALL_LIMIT = 100_000
 
 
-def assert_rejected(response: httpx.Response, status: int, code: str, *phrases: str) -> None:
-    """A 4xx with ``code`` whose message holds every phrase, and no stack trace."""
-    assert response.status_code == status, response.text
-    assert "Traceback" not in response.text
-    detail = response.json()["detail"]
-    assert detail["code"] == code, detail
-    for phrase in phrases:
-        assert phrase in detail["message"], f"{phrase!r} not in: {detail['message']}"
-
-
-def store_root(service: Service) -> Path:
-    if "REMOTEFIT_STORAGE_DIR" in service.env:
-        return Path(service.env["REMOTEFIT_STORAGE_DIR"])
-    return Path(service.env["REMOTEFIT_DATA_DIR"]) / "store"
-
-
-def snapshot(client: httpx.Client, service: Service) -> dict[str, Any]:
-    """What a rejected upload must leave as it was: the catalogue, the jobs and the store."""
-    root = store_root(service)
-    return {
-        "datasets": sorted(d["id"] for d in client.get("/v1/datasets?limit=1000").json()["items"]),
-        "jobs": client.get("/v1/jobs").json()["total"],
-        "stored": sorted(p.name for p in (root / "datasets").iterdir()),
-    }
-
-
 def assert_tmp_empty(service: Service) -> None:
-    assert list((store_root(service) / "tmp").iterdir()) == []
+    assert list((service.store_root / "tmp").iterdir()) == []
 
 
 def upload_rejected(
@@ -215,7 +190,7 @@ def test_service_still_works_after_bad_uploads(
 ) -> None:
     assert client.get("/readyz").status_code == 200
     dataset = upload(client, seed_npz)
-    assert (store_root(service) / "datasets" / dataset["id"]).is_dir()
+    assert (service.store_root / "datasets" / dataset["id"]).is_dir()
     assert_tmp_empty(service)
     response = client.post("/v1/jobs", json=seed_job(dataset["id"], epochs=1))
     assert response.status_code == 201, response.text
@@ -223,7 +198,7 @@ def test_service_still_works_after_bad_uploads(
     assert job["status"] == "succeeded", job
     assert client.delete(f"/v1/jobs/{job['id']}").status_code == 204
     assert client.delete(f"/v1/datasets/{dataset['id']}").status_code == 204
-    assert not (store_root(service) / "datasets" / dataset["id"]).exists()
+    assert not (service.store_root / "datasets" / dataset["id"]).exists()
 
 
 @pytest.fixture(scope="module")
@@ -305,4 +280,4 @@ def test_upload_under_the_limit_is_stored(
     assert response.json()["arrays"] == [{"name": "array", "shape": [1000, 10], "dtype": "float32"}]
     assert small_client.get("/readyz").status_code == 200
     assert_tmp_empty(small_service)
-    assert os.listdir(store_root(small_service) / "datasets") == [response.json()["id"]]
+    assert os.listdir(small_service.store_root / "datasets") == [response.json()["id"]]

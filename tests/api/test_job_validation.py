@@ -16,6 +16,7 @@ import httpx
 import numpy as np
 import pytest
 
+from tests.assertions import assert_rejected, snapshot
 from tests.conftest import seed_arrays, seed_job, upload, wait_for_job
 from tests.services import Service
 
@@ -23,33 +24,6 @@ Spec = dict[str, Any]
 # The seed model's layers, renamed so that messages can be checked by name.
 LAYER_NAMES = ["input", "hidden_1", "dropout_1", "hidden_2", "dropout_2", "output"]
 UNKNOWN_ID = "0123456789abcdef0123456789abcdef"
-
-
-def assert_rejected(response: httpx.Response, status: int, code: str, *phrases: str) -> None:
-    """A 4xx with ``code`` whose message holds every phrase, and no stack trace."""
-    assert response.status_code == status, response.text
-    assert "Traceback" not in response.text
-    detail = response.json()["detail"]
-    assert detail["code"] == code, detail
-    for phrase in phrases:
-        assert phrase in detail["message"], f"{phrase!r} not in: {detail['message']}"
-
-
-def store_root(service: Service) -> Path:
-    if "REMOTEFIT_STORAGE_DIR" in service.env:
-        return Path(service.env["REMOTEFIT_STORAGE_DIR"])
-    return Path(service.env["REMOTEFIT_DATA_DIR"]) / "store"
-
-
-def snapshot(client: httpx.Client, service: Service) -> dict[str, Any]:
-    """What a rejected request must leave as it was: jobs, datasets, and the store's files."""
-    root = store_root(service)
-    return {
-        "jobs": client.get("/v1/jobs").json()["total"],
-        "datasets": sorted(d["id"] for d in client.get("/v1/datasets?limit=1000").json()["items"]),
-        "stored": sorted(p.name for p in (root / "datasets").iterdir()),
-        "tmp": sorted(p.name for p in (root / "tmp").iterdir()),
-    }
 
 
 def submit_rejected(

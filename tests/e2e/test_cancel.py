@@ -248,7 +248,7 @@ def test_deleting_a_running_job_stops_it_and_leaves_no_files(
 ) -> None:
     job_id = submit(client, counter_job(counter_data))
     wait_until(client, job_id, lambda job: epochs_done(job) >= 1, "1 epoch in")
-    folder = _store(service) / "jobs" / job_id
+    folder = service.store_root / "jobs" / job_id
 
     assert client.delete(f"/v1/jobs/{job_id}").status_code == 204
     assert client.get(f"/v1/jobs/{job_id}").status_code == 404
@@ -261,9 +261,3 @@ def test_deleting_a_running_job_stops_it_and_leaves_no_files(
     while folder.exists() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not folder.exists(), sorted(p.name for p in folder.iterdir())
-
-
-def _store(service: Service) -> Path:
-    if "REMOTEFIT_STORAGE_DIR" in service.env:
-        return Path(service.env["REMOTEFIT_STORAGE_DIR"])
-    return Path(service.env["REMOTEFIT_DATA_DIR"]) / "store"

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from remotefit import Client, JobFailed, RemoteFitError
-from tests.conftest import seed_arrays, seed_model
+from tests.conftest import seed_arrays, seed_model, tf_keras_seed_model
 from tests.services import Service
 
 
@@ -58,15 +58,8 @@ def test_server_errors_arrive_as_exceptions_with_the_message(remote: Client) -> 
 
 
 def test_seed_example_with_a_tf_keras_model(remote: Client) -> None:
-    import tf_keras
-
     data = seed_arrays()
-    model = tf_keras.Sequential()
-    model.add(tf_keras.layers.Dense(64, input_dim=20, activation="relu"))
-    model.add(tf_keras.layers.Dropout(0.5))
-    model.add(tf_keras.layers.Dense(64, activation="relu"))
-    model.add(tf_keras.layers.Dropout(0.5))
-    model.add(tf_keras.layers.Dense(1, activation="sigmoid"))
+    model = tf_keras_seed_model()
     model.compile(loss="binary_crossentropy", optimizer="rmsprop", metrics=["accuracy"])
     history = remote.fit(
         model, data["x_train"], data["y_train"], epochs=2, batch_size=128, verbose=0

@@ -128,7 +128,7 @@ def test_delete_job_removes_it_and_its_artifacts(
     client: httpx.Client, service: Service, seed_run: dict[str, Any]
 ) -> None:
     job_id = seed_run["id"]
-    folder = _store(service) / "jobs" / job_id
+    folder = service.store_root / "jobs" / job_id
     assert (folder / "weights.weights.h5").is_file()
     assert client.delete(f"/v1/jobs/{job_id}").status_code == 204
     assert client.get(f"/v1/jobs/{job_id}").status_code == 404
@@ -138,7 +138,7 @@ def test_delete_job_removes_it_and_its_artifacts(
 
 def test_delete_dataset(client: httpx.Client, service: Service, seed_npz: Path) -> None:
     dataset = upload(client, seed_npz)
-    folder = _store(service) / "datasets" / dataset["id"]
+    folder = service.store_root / "datasets" / dataset["id"]
     assert folder.is_dir()
     assert client.delete(f"/v1/datasets/{dataset['id']}").status_code == 204
     assert client.get(f"/v1/datasets/{dataset['id']}").status_code == 404
@@ -157,9 +157,3 @@ def test_everything_survives_a_restart(
         # And the restarted worker trains the next job.
         job = fresh.post("/v1/jobs", json=seed_job(dataset["id"], epochs=1)).json()
         assert wait_for_job(fresh, job["id"])["status"] == "succeeded"
-
-
-def _store(service: Service) -> Path:
-    if "REMOTEFIT_STORAGE_DIR" in service.env:
-        return Path(service.env["REMOTEFIT_STORAGE_DIR"])
-    return Path(service.env["REMOTEFIT_DATA_DIR"]) / "store"

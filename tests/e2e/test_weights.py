@@ -10,19 +10,14 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.conftest import seed_arrays, seed_job, seed_model, upload, wait_for_job
-
-
-def _tf_keras_seed() -> Any:
-    import tf_keras
-
-    model = tf_keras.Sequential()
-    model.add(tf_keras.layers.Dense(64, input_dim=20, activation="relu"))
-    model.add(tf_keras.layers.Dropout(0.5))
-    model.add(tf_keras.layers.Dense(64, activation="relu"))
-    model.add(tf_keras.layers.Dropout(0.5))
-    model.add(tf_keras.layers.Dense(1, activation="sigmoid"))
-    return model
+from tests.conftest import (
+    seed_arrays,
+    seed_job,
+    seed_model,
+    tf_keras_seed_model,
+    upload,
+    wait_for_job,
+)
 
 
 def _run(client: httpx.Client, spec: dict[str, Any]) -> dict[str, Any]:
@@ -55,7 +50,7 @@ def dataset(client: httpx.Client, seed_npz: Path) -> str:
 def test_a_tf_keras_model_trains_and_its_weights_load_in_tf_keras(
     client: httpx.Client, dataset: str, tmp_path: Path
 ) -> None:
-    model = _tf_keras_seed()
+    model = tf_keras_seed_model()
     spec = seed_job(dataset, epochs=2)
     spec["model"] = model.to_json()
     job = _run(client, spec)
@@ -105,7 +100,7 @@ def test_a_job_starts_from_an_uploaded_weights_file(
         path = tmp_path / "mine.weights.h5"
         model.save_weights(path)
     else:
-        tf_model = _tf_keras_seed()
+        tf_model = tf_keras_seed_model()
         tf_model.set_weights(model.get_weights())
         path = tmp_path / "mine.h5"
         tf_model.save_weights(path)
@@ -126,7 +121,7 @@ def test_by_name_and_skip_mismatch_for_a_changed_head(
 
     base = seed_model()
     path = tmp_path / "base.h5"
-    tf_model = _tf_keras_seed()
+    tf_model = tf_keras_seed_model()
     tf_model.set_weights(base.get_weights())
     tf_model.save_weights(path)
     weights = upload(client, path)

@@ -2,37 +2,16 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from sqlalchemy.orm import Session
 
 from models import jobs
-from models.db import get_sessionmaker
 from models.errors import Conflict, JobNotFound
 from models.tables import utcnow
-from tests.services import drop_postgres_database, postgres_database
 
 SPEC = {"fit": {"epochs": 3}}
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def session(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Session]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'jobs.db'}"
-        name = None
-    else:
-        name = f"remotefit_test_{uuid.uuid4().hex[:12]}"
-        url = postgres_database(name)
-    maker = get_sessionmaker(url)
-    with maker() as db:
-        yield db
-    maker.kw["bind"].dispose()
-    if name:
-        drop_postgres_database(name)
 
 
 def test_only_one_of_two_deliveries_claims_a_job(session: Session) -> None:

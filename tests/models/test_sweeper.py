@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import os
 import time
-import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,31 +14,13 @@ import pytest
 from sqlalchemy.orm import Session
 
 from models import jobs
-from models.db import get_sessionmaker
 from models.settings import Settings
 from models.store import LocalStore
 from models.sweeper import SweepReport, remove_stale_temp_files, sweep
 from models.tables import Job, JobEvent, utcnow
-from tests.services import drop_postgres_database, postgres_database
 
 SPEC = {"fit": {"epochs": 5}}
 LEASE = 30
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def session(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Session]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'sweeper.db'}"
-        name = None
-    else:
-        name = f"remotefit_test_{uuid.uuid4().hex[:12]}"
-        url = postgres_database(name)
-    maker = get_sessionmaker(url)
-    with maker() as db:
-        yield db
-    maker.kw["bind"].dispose()
-    if name:
-        drop_postgres_database(name)
 
 
 @pytest.fixture
