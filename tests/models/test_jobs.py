@@ -147,3 +147,11 @@ def test_resume_point_cuts_history_back_to_the_checkpoint(session: Session) -> N
     assert jobs.resume_point(session, job_id) == 2
     session.commit()
     assert jobs.get(session, job_id).history == {"loss": [0.0, 1.0]}
+
+
+def test_a_dataset_over_two_gib_is_catalogued(session: Session) -> None:
+    # PostgreSQL's integer stops at 2**31 - 1; an upload's size does not.
+    from models.tables import Dataset
+
+    session.add(Dataset(filename="big.npz", format="npz", size_bytes=3 * 2**30, arrays=[]))
+    session.commit()
