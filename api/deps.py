@@ -13,7 +13,8 @@ from models.settings import Settings
 from models.store import LocalStore
 
 
-def get_app_settings(request: Request) -> Settings:
+# The cheap dependencies are ``async`` so that FastAPI does not send each to the thread pool.
+async def get_app_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -23,7 +24,7 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
-def get_store(request: Request) -> LocalStore:
+async def get_store(request: Request) -> LocalStore:
     store: LocalStore = request.app.state.store
     return store
 

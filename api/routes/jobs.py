@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Query, Request, Response, status
+from fastapi.concurrency import run_in_threadpool
 
 from api.deps import SessionDep, SettingsDep, StoreDep
 from api.dispatch import enqueue
 from api.examples import JOB_EXAMPLES
 from api.schemas import JobList, JobRead, JobSummary
 from models import dataset_catalog, initial_weights, jobs
+from models.db import read_session
 from models.errors import ServiceUnavailable
 from models.spec import JobCreate
 from models.validation import check_job, referenced_datasets
@@ -56,10 +58,16 @@ def list_jobs(
     )
 
 
-@router.get("/{job_id}")
-def get_job(job_id: str, session: SessionDep) -> JobRead:
+@router.get("/{job_id}", response_model=JobRead)
+async def get_job(job_id: str, settings: SettingsDep) -> Response:
     """One job: status, progress, history, evaluation, error, timings, artifact links."""
-    return JobRead.of(jobs.get(session, job_id))
+
+    def read() -> bytes:
+        # The most polled route: one trip to the thread pool, serialised once, by pydantic.
+        with read_session(settings.database_url) as session:
+            return JobRead.of(jobs.get(session, job_id)).model_dump_json().encode()
+
+    return Response(await run_in_threadpool(read), media_type="application/json")
 
 
 @router.post("/{job_id}/cancel")
