@@ -2,22 +2,23 @@
 
 Starlette's form parser spools each file to a temporary file of its own, which the route would
 then copy into the store: the bytes were written twice. Here the multipart stream is parsed as
-it arrives and the file part is appended, a megabyte at a time, to a temporary file in the
-store, which is then adopted under the dataset's id.
+it arrives and the file part is appended, a few megabytes at a time, to a temporary file in
+the store, which is then adopted under the dataset's id.
 """
 
 from __future__ import annotations
 
+import queue
+import threading
 from pathlib import Path
-from typing import BinaryIO
 
 from fastapi import Request
-from python_multipart.multipart import MultipartParser, parse_options_header
+from python_multipart.multipart import parse_options_header
 from starlette.concurrency import run_in_threadpool
 
 from models.errors import InvalidRequest
 
-FLUSH_BYTES = 1024 * 1024
+FLUSH_BYTES = 4 * 1024 * 1024
 HOW = "Send multipart/form-data with the file in the field `file`, e.g. `curl -F file=@data.npz`."
 
 UPLOAD_OPENAPI = {
@@ -42,45 +43,132 @@ UPLOAD_OPENAPI = {
 }
 
 
-class _FilePart:
-    """Parser callbacks: find the part named ``field`` and collect its bytes for writing."""
+MAX_PART_HEADERS = 16 * 1024
 
-    def __init__(self, field: str) -> None:
+
+class _Parts:
+    """A streaming multipart/form-data reader for one file field, at the speed of bytes.find.
+
+    Part bodies are scanned for the delimiter with ``bytes.find`` (C speed) and written as they
+    come; only a delimiter's length is held back between chunks. python-multipart's general
+    parser took about three times as long as the transfer itself on a 1 GiB upload.
+    """
+
+    def __init__(self, boundary: bytes, field: str) -> None:
+        self.opening = b"--" + boundary
+        self.delimiter = b"\r\n--" + boundary
         self.field = field.encode()
+        self.buffer = bytearray()
+        self.state = "preamble"  # preamble → headers → body|skip → after → headers ... → done
         self.filename: str | None = None
         self.found = False
-        self.pending = bytearray()
-        self._writing = False
-        self._header_field = b""
-        self._header_value = b""
-        self._headers: dict[bytes, bytes] = {}
+        self.out = bytearray()  # bytes of the file part, ready to be written
 
-    def on_part_begin(self) -> None:
-        self._headers = {}
+    def feed(self, chunk: bytes) -> None:
+        self.buffer += chunk
+        while self._step():
+            pass
 
-    def on_header_field(self, data: bytes, start: int, end: int) -> None:
-        self._header_field += data[start:end]
+    def _step(self) -> bool:
+        """Advance one state if the buffer allows; False when more bytes are needed."""
+        buffer = self.buffer
+        if self.state == "preamble":
+            index = buffer.find(self.opening)
+            if index < 0:
+                del buffer[: max(0, len(buffer) - len(self.opening))]
+                return False
+            del buffer[: index + len(self.opening)]
+            self.state = "after"
+            return True
+        if self.state == "after":
+            if len(buffer) < 2:
+                return False
+            if buffer[:2] == b"--":
+                self.state = "done"
+                buffer.clear()
+                return False
+            del buffer[:2]  # the CRLF ending the boundary line
+            self.state = "headers"
+            return True
+        if self.state == "headers":
+            index = buffer.find(b"\r\n\r\n")
+            if index < 0:
+                if len(buffer) > MAX_PART_HEADERS:
+                    raise InvalidRequest(f"A multipart part's headers are too long. {HOW}")
+                return False
+            self._headers(bytes(buffer[:index]))
+            del buffer[: index + 4]
+            return True
+        if self.state in ("body", "skip"):
+            index = buffer.find(self.delimiter)
+            keep = len(self.delimiter) - 1
+            if index < 0:
+                if len(buffer) > keep:
+                    self._emit(buffer[: len(buffer) - keep])
+                    del buffer[: len(buffer) - keep]
+                return False
+            self._emit(buffer[:index])
+            del buffer[: index + len(self.delimiter)]
+            self.state = "after"
+            return True
+        return False
 
-    def on_header_value(self, data: bytes, start: int, end: int) -> None:
-        self._header_value += data[start:end]
-
-    def on_header_end(self) -> None:
-        self._headers[self._header_field.lower()] = self._header_value
-        self._header_field, self._header_value = b"", b""
-
-    def on_headers_finished(self) -> None:
-        _, options = parse_options_header(self._headers.get(b"content-disposition", b""))
+    def _headers(self, raw: bytes) -> None:
+        disposition = b""
+        for line in raw.split(b"\r\n"):
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-disposition":
+                disposition = value.strip()
+        _, options = parse_options_header(disposition)
         if options.get(b"name") == self.field and not self.found:
-            self.found = self._writing = True
-            raw = options.get(b"filename", b"")
-            self.filename = raw.decode("utf-8", "replace") if raw else None
+            self.found = True
+            self.state = "body"
+            raw_name = options.get(b"filename", b"")
+            self.filename = raw_name.decode("utf-8", "replace") if raw_name else None
+        else:
+            self.state = "skip"
 
-    def on_part_data(self, data: bytes, start: int, end: int) -> None:
-        if self._writing:
-            self.pending += data[start:end]
+    def _emit(self, data: bytearray) -> None:
+        if self.state == "body":
+            self.out += data
 
-    def on_part_end(self) -> None:
-        self._writing = False
+
+class _Writer:
+    """Writes blocks to a file from a thread of its own, so receiving and writing overlap.
+
+    The queue is short: a client faster than the disk waits for it (back-pressure), and the
+    process never holds more than a few blocks.
+    """
+
+    def __init__(self, target: Path) -> None:
+        self.blocks: queue.Queue[bytearray | None] = queue.Queue(maxsize=4)
+        self.error: BaseException | None = None
+        self.handle = open(target, "wb")  # noqa: SIM115 (closed by close())
+        self.thread = threading.Thread(target=self._run, name="upload-writer", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while (block := self.blocks.get()) is not None:
+            if self.error is None:
+                try:
+                    self.handle.write(block)
+                except BaseException as error:
+                    self.error = error
+
+    async def put(self, block: bytearray) -> None:
+        try:
+            self.blocks.put_nowait(block)
+        except queue.Full:
+            await run_in_threadpool(self.blocks.put, block)
+        if self.error is not None:
+            raise self.error
+
+    def close(self) -> None:
+        self.blocks.put(None)
+        self.thread.join()
+        self.handle.close()
+        if self.error is not None:
+            raise self.error
 
 
 async def receive_file(request: Request, target: Path, field: str = "file") -> str:
@@ -99,20 +187,18 @@ async def receive_file(request: Request, target: Path, field: str = "file") -> s
             f"The upload is not multipart/form-data (Content-Type: "
             f"{request.headers.get('content-type')!r}). {HOW}"
         )
-    part = _FilePart(field)
-    parser = MultipartParser(boundary, callbacks=_bound(part))  # type: ignore[arg-type]
-    handle: BinaryIO = await run_in_threadpool(open, target, "wb")
+    part = _Parts(boundary, field)
+    writer = _Writer(target)
     try:
         async for chunk in request.stream():
-            parser.write(chunk)
-            if len(part.pending) >= FLUSH_BYTES:
-                data, part.pending = bytes(part.pending), bytearray()
-                await run_in_threadpool(handle.write, data)
-        parser.finalize()
-        if part.pending:
-            await run_in_threadpool(handle.write, bytes(part.pending))
+            part.feed(chunk)
+            if len(part.out) >= FLUSH_BYTES:
+                data, part.out = part.out, bytearray()
+                await writer.put(data)
+        if part.out:
+            await writer.put(part.out)
     finally:
-        await run_in_threadpool(handle.close)
+        await run_in_threadpool(writer.close)
     if not part.found:
         raise InvalidRequest(
             f"The multipart field `{field}` is required; this upload has none. {HOW}", field=field
@@ -122,16 +208,3 @@ async def receive_file(request: Request, target: Path, field: str = "file") -> s
             f"The multipart field `{field}` has no file name, so its format is unknown. {HOW}"
         )
     return part.filename
-
-
-def _bound(part: _FilePart) -> dict[str, object]:
-    names = (
-        "on_part_begin",
-        "on_header_field",
-        "on_header_value",
-        "on_header_end",
-        "on_headers_finished",
-        "on_part_data",
-        "on_part_end",
-    )
-    return {name: getattr(part, name) for name in names}
