@@ -29,6 +29,7 @@ def test_benchmark_smoke_run_reports_every_figure() -> None:
     )
     assert result.returncode == 0, result.stderr[-3000:]
     figures = json.loads(result.stdout)
+    assert "errors" not in figures, figures.get("errors")
     assert set(figures["verdicts"]) == set(TARGETS)
     for key in TARGETS:
         value = figures
