@@ -17,12 +17,21 @@ from models.errors import ServiceUnavailable
 from models.tables import Base
 
 
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    # WAL lets the API read while the worker writes; the busy timeout turns lock contention
-    # between the two processes into a short wait instead of "database is locked".
+def sqlite_shared_access(dbapi_connection: Any, _record: Any = None) -> None:
+    """Let several processes use one SQLite file (the database, and the embedded broker's).
+
+    WAL lets the API read while the worker writes; the busy timeout turns lock contention
+    between processes into a short wait instead of "database is locked".
+    """
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    sqlite_shared_access(dbapi_connection)
+    cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
@@ -68,6 +77,12 @@ def get_read_engine(database_url: str) -> Engine:
     return _new_engine(database_url, pool_pre_ping=False, isolation_level="AUTOCOMMIT")
 
 
+def _unavailable(error: OperationalError) -> ServiceUnavailable:
+    return ServiceUnavailable(
+        f"The database is unreachable or busy: {error.orig}. Try again shortly."
+    )
+
+
 @contextmanager
 def read_session(database_url: str) -> Iterator[Session]:
     """A session for reading only, outside any transaction (see ``get_read_engine``)."""
@@ -75,9 +90,7 @@ def read_session(database_url: str) -> Iterator[Session]:
         with Session(get_read_engine(database_url), expire_on_commit=False) as session:
             yield session
     except OperationalError as error:
-        raise ServiceUnavailable(
-            f"The database is unreachable or busy: {error.orig}. Try again shortly."
-        ) from None
+        raise _unavailable(error) from None
 
 
 @lru_cache(maxsize=8)
@@ -95,15 +108,13 @@ def session_scope(database_url: str) -> Iterator[Session]:
     try:
         session = get_sessionmaker(database_url)()
     except OperationalError as error:
-        raise ServiceUnavailable(f"The database is unreachable: {error.orig}") from None
+        raise _unavailable(error) from None
     try:
         yield session
         session.commit()
     except OperationalError as error:
         session.rollback()
-        raise ServiceUnavailable(
-            f"The database is unreachable or busy: {error.orig}. Try again shortly."
-        ) from None
+        raise _unavailable(error) from None
     except BaseException:
         session.rollback()
         raise

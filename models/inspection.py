@@ -47,8 +47,8 @@ def inspect_model(model_json: dict[str, Any], settings: Settings) -> dict[str, A
     Raises:
         InvalidModel, ForbiddenModel, LimitExceeded: as for a job's model.
     """
-    model = describe(model_json, settings)  # checks and limits, even for a kept answer
     key = model_key(model_json)
+    model = describe(model_json, settings, key)  # checks and limits, even for a kept answer
     with _inspected_lock:
         if key in _inspected:
             _inspected.move_to_end(key)

@@ -60,6 +60,7 @@ class _Reporter:
         epochs: int,
         monitor: JobMonitor,
         worker: str,
+        start_weights: list[Any],
     ) -> None:
         self.url = settings.database_url
         self.store = store
@@ -69,9 +70,9 @@ class _Reporter:
         self.worker = worker
         self.checkpoint_seconds = settings.checkpoint_seconds
         self.last_checkpoint = time.monotonic()
-        # The weights after the last whole epoch, kept in memory: a cancelled or timed-out job
-        # ends with them, whatever the disk checkpoint's age.
-        self.epoch_weights: list[Any] | None = None
+        # The weights after the last whole epoch (at first, those training starts from), kept
+        # in memory: a cancelled or timed-out job ends with them, whatever the checkpoint's age.
+        self.epoch_weights = start_weights
 
     def batch_end(self, step: int, steps: int | None, logs: dict[str, Any]) -> None:
         self.monitor.update(step=step, steps=steps, loss=logs.get("loss"))
@@ -131,15 +132,14 @@ def _error(error: BaseException) -> dict[str, Any]:
     return {"type": type(error).__name__, "code": "training_failed", "message": message}
 
 
-def _restore(model: keras.Model, store: LocalStore, job_id: str) -> bool:
+def _restore(model: keras.Model, store: LocalStore, job_id: str) -> None:
     """Load the last whole epoch's weights and optimizer state, if there is a checkpoint."""
     path = store.path("jobs", job_id, CHECKPOINT)
     if not path.is_file():
-        return False
+        return
     if not model.optimizer.built:
         model.optimizer.build(model.trainable_variables)
     model.load_weights(path)
-    return True
 
 
 def _time_limit_error(seconds: float, epoch: int) -> dict[str, Any]:
@@ -224,9 +224,9 @@ def run_job(job_id: str, settings: Settings, worker: str) -> str:
         if initial_epoch > spec.fit.initial_epoch:
             _restore(model, store, job_id)
             log.info("job %s: resumed from epoch %d", job_id, initial_epoch)
-        reporter = _Reporter(settings, store, job_id, spec.fit.epochs, monitor, worker)
-        # Stopped before its first whole epoch, a job ends with the weights it started from.
-        reporter.epoch_weights = model.get_weights()
+        reporter = _Reporter(
+            settings, store, job_id, spec.fit.epochs, monitor, worker, model.get_weights()
+        )
         with session_scope(url) as session:
             outcome = train_and_evaluate(
                 model,
@@ -240,7 +240,7 @@ def run_job(job_id: str, settings: Settings, worker: str) -> str:
         if stop == "lost":
             log.info("job %s: no longer ours (deleted or taken over)", job_id)
             return "lost"
-        if stop and reporter.epoch_weights is not None:
+        if stop:
             model.set_weights(reporter.epoch_weights)  # the last whole epoch, not half a one
         artifacts = list(save_artifacts(model, lambda name: store.writing("jobs", job_id, name)))
     except Exception as error:

@@ -153,25 +153,26 @@ DESCRIBED_CACHE_SIZE = 64
 _described: OrderedDict[tuple[str, int, int], keras.Model] = OrderedDict()
 
 
-def describe(model_json: dict[str, Any], settings: Settings) -> keras.Model:
+def describe(model_json: dict[str, Any], settings: Settings, key: str | None = None) -> keras.Model:
     """Check and build a model JSON without allocating its weights (for validation, inspect).
 
     The same JSON is usually sent again and again (every job of an experiment), so the built,
-    weightless model is kept by a hash of its canonical JSON. Callers must only read it.
+    weightless model is kept by a hash of its canonical JSON (``key``, when the caller has it
+    already). Callers must only read the model.
 
     Raises:
         ForbiddenModel, LimitExceeded, InvalidModel: the JSON is unsafe, too big or broken.
     """
-    key = (model_key(model_json), settings.max_params, settings.max_layers)
+    cache_key = (key or model_key(model_json), settings.max_params, settings.max_layers)
     with _BUILD_LOCK:
-        if key in _described:
-            _described.move_to_end(key)
-            return _described[key]
+        if cache_key in _described:
+            _described.move_to_end(cache_key)
+            return _described[cache_key]
     keras3_json = checked_keras3_json(model_json, settings)
     with _BUILD_LOCK, _no_allocation():
         model = _from_json(keras3_json)
         check_params(model, settings)
-        _described[key] = model
+        _described[cache_key] = model
         while len(_described) > DESCRIBED_CACHE_SIZE:
             _described.popitem(last=False)
     return model

@@ -12,21 +12,14 @@ from typing import Any
 from kombu.transport import sqlalchemy
 from sqlalchemy import create_engine, event
 
-TRANSPORT_ONLY = {"polling_interval", "visibility_timeout"}
-
-
-def _busy_timeout(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
-    cursor.close()
+from models.db import sqlite_shared_access
 
 
 class Channel(sqlalchemy.Channel):
     def _engine_from_config(self) -> Any:
         conninfo = self.connection.client
         engine = create_engine(conninfo.hostname, connect_args={"timeout": 30})
-        event.listen(engine, "connect", _busy_timeout)
+        event.listen(engine, "connect", sqlite_shared_access)
         return engine
 
 

@@ -73,11 +73,7 @@ async def get_job(job_id: str, settings: SettingsDep) -> Response:
 @router.post("/{job_id}/cancel")
 def cancel_job(job_id: str, session: SessionDep) -> JobRead:
     """Cancel: a queued job never starts; a running one stops at its next batch."""
-    job = jobs.request_cancel(session, job_id)
-    # Commit before answering: the session dependency's own commit runs only after the
-    # response is sent, so a client's next request could still see the job queued.
-    session.commit()
-    return JobRead.of(job)
+    return JobRead.of(jobs.request_cancel(session, job_id))
 
 
 @router.delete("/{job_id}", status_code=status.HTTP_204_NO_CONTENT)
