@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from models.errors import UploadTooLarge
+from models.errors import ServiceError, UploadTooLarge
 
 UPLOAD_PATHS = ("/v1/datasets",)
 
@@ -41,7 +41,7 @@ class BodyLimit:
 
         for name, value in scope.get("headers", []):
             if name == b"content-length" and value.isdigit() and int(value) > limit:
-                await _send_error(send, too_large(int(value)))
+                await send_error(send, too_large(int(value)))
                 return
 
         async def counting_receive() -> Message:
@@ -56,7 +56,8 @@ class BodyLimit:
         await self.app(scope, counting_receive, send)
 
 
-async def _send_error(send: Send, error: UploadTooLarge) -> None:
+async def send_error(send: Send, error: ServiceError) -> None:
+    """Answer with ``error`` straight from middleware, before any route has run."""
     import json
 
     body = json.dumps({"detail": error.detail()}).encode()

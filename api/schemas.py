@@ -8,11 +8,14 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
 from models import jobs
+from models.job_reads import JobRow
 from models.tables import Dataset, Job
 
 
 class _Read(BaseModel):
-    @field_serializer("*", when_used="json", check_fields=False)
+    @field_serializer(
+        "created_at", "started_at", "finished_at", when_used="json", check_fields=False
+    )
     def _utc(self, value: Any) -> Any:
         # SQLite returns naive datetimes; every time here is UTC, so say so.
         if isinstance(value, datetime) and value.tzinfo is None:
@@ -47,6 +50,7 @@ class JobLinks(BaseModel):
     self: str
     events: str
     cancel: str
+    spec: str
     weights: str | None = None
     model: str | None = None
     predict: str | None = None
@@ -67,13 +71,14 @@ class JobSummary(_Read):
     links: JobLinks
 
     @classmethod
-    def fields_of(cls, job: Job) -> dict[str, Any]:
+    def fields_of(cls, job: Job | JobRow) -> dict[str, Any]:
         base = f"/v1/jobs/{job.id}"
         has = set(job.artifacts or [])
         links = JobLinks(
             self=base,
             events=f"{base}/events",
             cancel=f"{base}/cancel",
+            spec=f"{base}/spec",
             weights=f"{base}/weights" if "weights" in has else None,
             model=f"{base}/model" if "keras" in has else None,
             predict=f"{base}/predict" if "keras" in has else None,
@@ -94,7 +99,7 @@ class JobSummary(_Read):
         }
 
     @classmethod
-    def of(cls, job: Job) -> JobSummary:
+    def of(cls, job: Job | JobRow) -> JobSummary:
         return cls(**cls.fields_of(job))
 
 
@@ -105,16 +110,10 @@ class JobRead(JobSummary):
     evaluation: dict[str, float | None] | None = Field(
         description="model.evaluate(..., return_dict=True) on data.test."
     )
-    spec: dict[str, Any]
 
     @classmethod
-    def of(cls, job: Job) -> JobRead:
-        return cls(
-            **cls.fields_of(job),
-            history=job.history or {},
-            evaluation=job.evaluation,
-            spec=job.spec,
-        )
+    def of(cls, job: Job | JobRow) -> JobRead:
+        return cls(**cls.fields_of(job), history=job.history or {}, evaluation=job.evaluation)
 
 
 class JobList(BaseModel):

@@ -9,13 +9,25 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from models.errors import Conflict, JobNotFound
 from models.tables import Job, JobEvent, utcnow
+
+
+class Timed(Protocol):
+    """What ``durations`` reads: a ``Job``, or a ``JobRow`` read without the ORM."""
+
+    @property
+    def created_at(self) -> datetime: ...
+    @property
+    def started_at(self) -> datetime | None: ...
+    @property
+    def finished_at(self) -> datetime | None: ...
+
 
 STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 FINAL = ("succeeded", "failed", "cancelled")
@@ -39,12 +51,14 @@ def create(session: Session, spec: dict[str, Any], name: str | None) -> Job:
     return job
 
 
+def not_found(job_id: str) -> JobNotFound:
+    return JobNotFound(f"No job with id {job_id!r}. List jobs with `GET /v1/jobs`.", job_id=job_id)
+
+
 def get(session: Session, job_id: str) -> Job:
     job = session.get(Job, job_id)
     if job is None:
-        raise JobNotFound(
-            f"No job with id {job_id!r}. List jobs with `GET /v1/jobs`.", job_id=job_id
-        )
+        raise not_found(job_id)
     return job
 
 
@@ -357,7 +371,7 @@ def delete(session: Session, job_id: str) -> None:
     session.delete(job)
 
 
-def durations(job: Job) -> dict[str, float | None]:
+def durations(job: Timed) -> dict[str, float | None]:
     """Seconds spent queued and running, as far as known."""
 
     def between(start: datetime | None, end: datetime | None) -> float | None:

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response, status
-from fastapi.concurrency import run_in_threadpool
 
 from api.deps import SessionDep, SettingsDep, StoreDep
 from api.dispatch import enqueue
 from api.examples import JOB_EXAMPLES
 from api.schemas import JobList, JobRead, JobSummary
 from models import dataset_catalog, initial_weights, jobs
-from models.db import read_session
 from models.errors import ServiceUnavailable
+from models.job_reads import JobRow
 from models.spec import JobCreate
 from models.validation import check_job, referenced_datasets
 
@@ -59,15 +58,24 @@ def list_jobs(
 
 
 @router.get("/{job_id}", response_model=JobRead)
-async def get_job(job_id: str, settings: SettingsDep) -> Response:
+async def get_job(job_id: str, request: Request) -> Response:
     """One job: status, progress, history, evaluation, error, timings, artifact links."""
+    # The most polled route: read without the ORM, in batches (see models.job_reads).
+    return Response(await request.app.state.job_reader.read(job_id), media_type="application/json")
 
-    def read() -> bytes:
-        # The most polled route: one trip to the thread pool, serialised once, by pydantic.
-        with read_session(settings.database_url) as session:
-            return JobRead.of(jobs.get(session, job_id)).model_dump_json().encode()
 
-    return Response(await run_in_threadpool(read), media_type="application/json")
+def render_job(row: JobRow) -> bytes:
+    """The body of ``GET /v1/jobs/{id}``."""
+    return JobRead.of(row).model_dump_json().encode()
+
+
+@router.get("/{job_id}/spec")
+def get_job_spec(job_id: str, session: SessionDep) -> dict[str, Any]:
+    """The job spec as submitted (the model in the dialect it was sent in).
+
+    Not part of the job itself: a job is polled, and its model JSON can be megabytes.
+    """
+    return jobs.get(session, job_id).spec
 
 
 @router.post("/{job_id}/cancel")

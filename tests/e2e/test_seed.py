@@ -101,7 +101,7 @@ def _download(client: httpx.Client, job_id: str, folder: Path) -> Path:
 
 
 def test_predict_on_dataset_arrays(client: httpx.Client, seed_run: dict[str, Any]) -> None:
-    dataset_id = seed_run["spec"]["data"]["test"]["dataset"]
+    dataset_id = client.get(seed_run["links"]["spec"]).json()["data"]["test"]["dataset"]
     response = client.post(
         f"/v1/jobs/{seed_run['id']}/predict", json={"dataset": dataset_id, "x": "x_test"}
     )

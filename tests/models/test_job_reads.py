@@ -1,0 +1,182 @@
+"""The status read of ``GET /v1/jobs/{id}``: on SQLite in a thread, on PostgreSQL batched."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import psycopg
+import pytest
+from sqlalchemy.orm import Session
+
+from models import jobs
+from models.errors import JobNotFound, ServiceUnavailable
+from models.job_reads import JobReader, JobRow, PostgresReader, ThreadedReader, job_reader
+
+
+class Renders:
+    """A render function that counts its calls."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, row: JobRow) -> bytes:
+        self.calls += 1
+        return json.dumps({"id": row.id, "status": row.status}).encode()
+
+
+def _url(session: Session) -> str:
+    return session.get_bind().url.render_as_string(hide_password=False)
+
+
+def _with_reader(
+    session: Session, test: Callable[[JobReader, Renders], Coroutine[Any, Any, None]]
+) -> Renders:
+    renders = Renders()
+
+    async def run() -> None:
+        reader = job_reader(_url(session), renders)
+        try:
+            await test(reader, renders)
+        finally:
+            await reader.close()
+
+    asyncio.run(run())
+    return renders
+
+
+def _job(session: Session, name: str = "j") -> str:
+    job = jobs.create(session, {"fit": {"epochs": 3}}, name)
+    session.commit()
+    return job.id
+
+
+def test_the_reader_fits_the_database(session: Session) -> None:
+    reader = job_reader(_url(session), Renders())
+    expected = PostgresReader if session.get_bind().dialect.name == "postgresql" else ThreadedReader
+    assert isinstance(reader, expected)
+
+
+def test_a_job_is_read_and_rendered(session: Session) -> None:
+    job_id = _job(session, "first")
+
+    async def check(reader: JobReader, _: Renders) -> None:
+        assert json.loads(await reader.read(job_id)) == {"id": job_id, "status": "queued"}
+
+    _with_reader(session, check)
+
+
+def test_a_missing_job_is_not_found(session: Session) -> None:
+    async def check(reader: JobReader, _: Renders) -> None:
+        with pytest.raises(JobNotFound, match="No job with id 'nope'"):
+            await reader.read("nope")
+
+    _with_reader(session, check)
+
+
+def test_a_read_sees_the_write_before_it(session: Session) -> None:
+    job_id = _job(session)
+
+    async def check(reader: JobReader, _: Renders) -> None:
+        assert json.loads(await reader.read(job_id))["status"] == "queued"
+        jobs.request_cancel(session, job_id)
+        session.commit()
+        assert json.loads(await reader.read(job_id))["status"] == "cancelled"
+
+    _with_reader(session, check)
+
+
+def test_concurrent_reads_each_get_their_own_job(session: Session) -> None:
+    ids = [_job(session, f"job-{index}") for index in range(5)]
+    asked = [*ids, "missing", *ids, ids[0], "missing"] * 4
+
+    async def check(reader: JobReader, _: Renders) -> None:
+        answers = await asyncio.gather(*(reader.read(i) for i in asked), return_exceptions=True)
+        for job_id, answer in zip(asked, answers, strict=True):
+            if job_id == "missing":
+                assert isinstance(answer, JobNotFound)
+            else:
+                assert isinstance(answer, bytes), answer
+                assert json.loads(answer)["id"] == job_id
+
+    _with_reader(session, check)
+
+
+def _postgres_only(session: Session) -> None:
+    if session.get_bind().dialect.name != "postgresql":
+        pytest.skip("batching, reconnecting: the PostgreSQL reader's own behaviour")
+
+
+def test_polls_of_one_job_share_a_read_and_a_render(session: Session) -> None:
+    _postgres_only(session)
+    job_id = _job(session)
+
+    async def check(reader: JobReader, _: Renders) -> None:
+        answers = await asyncio.gather(*(reader.read(job_id) for _ in range(50)))
+        assert len(set(answers)) == 1
+
+    renders = _with_reader(session, check)
+    # The first poll starts a read alone; the 49 that arrive while it runs share the next.
+    assert renders.calls <= 2
+
+
+def test_a_connection_killed_by_the_database_is_replaced_unnoticed(session: Session) -> None:
+    _postgres_only(session)
+    job_id = _job(session)
+    url = _url(session).replace("postgresql+psycopg://", "postgresql://")
+
+    async def check(reader: JobReader, _: Renders) -> None:
+        await reader.read(job_id)
+        with psycopg.connect(url, autocommit=True) as admin:  # as a database restart would
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        assert json.loads(await reader.read(job_id))["id"] == job_id
+
+    _with_reader(session, check)
+
+
+def test_an_unreachable_database_is_a_503_and_the_reader_recovers(session: Session) -> None:
+    _postgres_only(session)
+    job_id = _job(session)
+    reader = PostgresReader(_url(session), Renders(), timeout_s=5)
+    reachable = reader.conninfo
+    reader.conninfo = "postgresql://postgres@127.0.0.1:1/nowhere"
+
+    async def check() -> None:
+        try:
+            with pytest.raises(ServiceUnavailable, match="unreachable or busy"):
+                await reader.read(job_id)
+            reader.conninfo = reachable
+            assert json.loads(await reader.read(job_id))["id"] == job_id
+        finally:
+            await reader.close()
+
+    asyncio.run(check())
+
+
+def test_a_render_that_fails_fails_its_requests_not_the_reader(session: Session) -> None:
+    _postgres_only(session)
+    good, bad = _job(session, "good"), _job(session, "bad")
+
+    def render(row: JobRow) -> bytes:
+        if row.name == "bad":
+            raise ValueError("cannot render")
+        return row.id.encode()
+
+    async def check() -> None:
+        reader = PostgresReader(_url(session), render)
+        try:
+            answers = await asyncio.gather(
+                reader.read(good), reader.read(bad), return_exceptions=True
+            )
+            assert answers[0] == good.encode()
+            assert isinstance(answers[1], ValueError)
+            assert await reader.read(good) == good.encode()
+        finally:
+            await reader.close()
+
+    asyncio.run(check())
