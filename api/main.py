@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import errors
+from api import errors, malloc
 from api.auth import require_token
 from api.limits import BodyLimit
 from api.routes import artifacts, datasets, events, health, jobs, models
@@ -45,6 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the API for ``settings`` (read from the environment when not given)."""
     settings = settings or get_settings()
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+    malloc.tune_for_streaming()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
