@@ -12,6 +12,7 @@ import httpx
 import numpy as np
 
 from bench.common import Timer, run_job
+from remotefit import Client
 
 
 def rss_mib(pid: int, field: str = "VmRSS") -> float:
@@ -67,27 +68,28 @@ def _copy(source: Path, target: Path) -> None:
 
 
 def upload(client: httpx.Client, folder: Path, api_pid: int, mib: int) -> dict[str, float]:
-    """Upload throughput of a large .npy ÷ a local copy of it; the API's memory growth.
+    """Upload throughput of a large .npy (by remotefit's client) ÷ a local copy of it; the
+    API's memory growth.
 
-    Both sides start with the disk's dirty pages flushed (os.sync) and keep their best of two
-    runs: otherwise the writeback of the previous gigabyte decides the figure.
+    Both sides start with the disk's dirty pages flushed (os.sync) and keep their best of
+    three runs: otherwise the writeback of the previous gigabyte decides the figure.
     """
     source = folder / "big.npy"
     write_npy(source, mib)
     copies, uploads, growth = [], [], 0.0
-    for _ in range(2):
-        os.sync()
-        with Timer() as copy:
-            _copy(source, folder / "copy.npy")
-        copies.append(copy.seconds)
-        (folder / "copy.npy").unlink()
-        os.sync()
-        with PeakRss(api_pid) as memory, Timer() as sent, open(source, "rb") as handle:
-            response = client.post("/v1/datasets", files={"file": ("big.npy", handle)}, timeout=600)
-        response.raise_for_status()
-        uploads.append(sent.seconds)
-        growth = max(growth, memory.growth)
-        client.delete(f"/v1/datasets/{response.json()['id']}")
+    with Client(str(client.base_url)) as remote:
+        for _ in range(3):
+            os.sync()
+            with Timer() as copy:
+                _copy(source, folder / "copy.npy")
+            copies.append(copy.seconds)
+            (folder / "copy.npy").unlink()
+            os.sync()
+            with PeakRss(api_pid) as memory, Timer() as sent:
+                dataset = remote.datasets.upload(source)
+            uploads.append(sent.seconds)
+            growth = max(growth, memory.growth)
+            remote.datasets.delete(dataset["id"])
     source.unlink()
     return {
         "ratio": min(copies) / min(uploads),

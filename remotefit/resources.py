@@ -12,6 +12,7 @@ import numpy as np
 
 from remotefit.errors import JobFailed, RemoteFitError
 from remotefit.http import Event, Http
+from remotefit.upload import FileForm
 
 FINAL = ("succeeded", "failed", "cancelled")
 
@@ -31,11 +32,10 @@ class Datasets:
                 path = Path(folder) / "arrays.npz"
                 np.savez(path, **source)  # type: ignore[arg-type]
                 return self.upload(path)
-        path = Path(source)
-        with open(path, "rb") as handle:
-            result: dict[str, Any] = self._http.json(
-                "POST", "/v1/datasets", files={"file": (path.name, handle)}, timeout=None
-            )
+        form = FileForm(Path(source))
+        result: dict[str, Any] = self._http.json(
+            "POST", "/v1/datasets", content=form, headers=form.headers, timeout=None
+        )
         return result
 
     def get(self, dataset_id: str) -> dict[str, Any]:

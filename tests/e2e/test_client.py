@@ -123,3 +123,16 @@ def test_ctrl_c_cancels_the_remote_job(service: Service) -> None:
         while job.refresh().status == "running" and time.monotonic() < deadline:
             time.sleep(0.2)
         assert job.status == "cancelled"
+
+
+def test_upload_streams_a_file_byte_for_byte(remote: Client, tmp_path: Any) -> None:
+    """The client's own multipart body: odd names survive, the arrays arrive exactly."""
+    rng = np.random.default_rng(3)
+    arrays = {"x": rng.random((3000, 70)), "y": rng.integers(9, size=(3000, 1))}
+    path = tmp_path / 'odd "name" é.npz'
+    np.savez(path, **arrays)
+    dataset = remote.datasets.upload(path)
+    assert dataset["filename"] == 'odd "name" é.npz'
+    assert dataset["size_bytes"] == path.stat().st_size
+    shapes = {array["name"]: array["shape"] for array in dataset["arrays"]}
+    assert shapes == {"x": [3000, 70], "y": [3000, 1]}
