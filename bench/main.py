@@ -26,6 +26,7 @@ class Sizes:
     repeats: int
     step_rows: int
     step_epochs: tuple[int, int]
+    step_repeats: int
     dispatches: int
     submissions: int
     inspections: int
@@ -34,8 +35,8 @@ class Sizes:
     status_seconds: float
 
 
-FULL = Sizes(5, 64_000, (2, 10), 50, 100, 100, 1024, 2048, 5.0)
-SMOKE = Sizes(1, 2_000, (1, 2), 3, 3, 3, 8, 8, 0.5)
+FULL = Sizes(5, 64_000, (2, 10), 5, 50, 100, 100, 1024, 2048, 5.0)
+SMOKE = Sizes(1, 2_000, (1, 2), 1, 3, 3, 3, 8, 8, 0.5)
 
 TARGETS = {
     "overhead_s.redis": ("<=", 0.3),
@@ -117,7 +118,7 @@ def measure(sizes: Sizes, folder: Path) -> dict[str, Any]:
 
         def steps() -> None:
             figures["step_ratio"] = training.step_ratio(
-                client, folder, sizes.step_rows, sizes.step_epochs
+                client, folder, sizes.step_rows, sizes.step_epochs, sizes.step_repeats
             )
 
         def dispatching() -> None:
