@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import func, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from models.errors import Conflict, JobNotFound
 from models.tables import Job, JobEvent, utcnow
@@ -64,7 +64,7 @@ def get(session: Session, job_id: str) -> Job:
 
 def listing(session: Session, status: str | None, limit: int, offset: int) -> tuple[list[Job], int]:
     """A page of jobs, newest first, and the total number matching the filter."""
-    query = select(Job)
+    query = select(Job).options(defer(Job.spec))  # a summary shows no spec
     counter = select(func.count()).select_from(Job)
     if status:
         query = query.where(Job.status == status)
@@ -274,7 +274,13 @@ def record_epoch(
     on PostgreSQL): a worker that went silent, was taken over and then woke up must not add
     its epochs to the history of the run that resumed its job. Returns None when it is not.
     """
-    job = session.get(Job, job_id, with_for_update=worker is not None, populate_existing=True)
+    job = session.get(
+        Job,
+        job_id,
+        with_for_update=worker is not None,
+        populate_existing=True,
+        options=[defer(Job.spec)],  # the model JSON can be megabytes; every epoch comes here
+    )
     if job is None or (worker is not None and (job.status != "running" or job.worker != worker)):
         return None
     history = {key: list(values) for key, values in (job.history or {}).items()}
