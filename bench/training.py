@@ -50,8 +50,10 @@ def overhead(client: httpx.Client, folder: Path, repeats: int) -> dict[str, floa
     spec = seed_job(dataset)
     run_job(client, spec)  # warm the worker
     direct_seed(arrays, 20, folder)  # warm this process
-    served = [run_job(client, spec)[0] for _ in range(repeats)]
-    direct = [direct_seed(arrays, 20, folder) for _ in range(repeats)]
+    served, direct = [], []
+    for _ in range(repeats):  # alternating, so that a slow spell of the machine hits both
+        served.append(run_job(client, spec)[0])
+        direct.append(direct_seed(arrays, 20, folder))
     return {"served_s": median(served), "direct_s": median(direct)}
 
 
