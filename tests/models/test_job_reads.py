@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Coroutine
+import uuid
+from collections.abc import Callable, Coroutine, Iterator
 from typing import Any
 
 import psycopg
@@ -12,8 +13,10 @@ import pytest
 from sqlalchemy.orm import Session
 
 from models import jobs
+from models.db import get_sessionmaker
 from models.errors import JobNotFound, ServiceUnavailable
 from models.job_reads import JobReader, JobRow, PostgresReader, ThreadedReader, job_reader
+from tests.services import drop_postgres_database, postgres_database
 
 
 class Renders:
@@ -104,28 +107,32 @@ def test_concurrent_reads_each_get_their_own_job(session: Session) -> None:
     _with_reader(session, check)
 
 
-def _postgres_only(session: Session) -> None:
-    if session.get_bind().dialect.name != "postgresql":
-        pytest.skip("batching, reconnecting: the PostgreSQL reader's own behaviour")
+@pytest.fixture
+def pg_session() -> Iterator[Session]:
+    """A session on a fresh PostgreSQL database: batching and reconnecting are its reader's."""
+    name = f"remotefit_test_{uuid.uuid4().hex[:12]}"
+    maker = get_sessionmaker(postgres_database(name))
+    with maker() as db:
+        yield db
+    maker.kw["bind"].dispose()
+    drop_postgres_database(name)
 
 
-def test_polls_of_one_job_share_a_read_and_a_render(session: Session) -> None:
-    _postgres_only(session)
-    job_id = _job(session)
+def test_polls_of_one_job_share_a_read_and_a_render(pg_session: Session) -> None:
+    job_id = _job(pg_session)
 
     async def check(reader: JobReader, _: Renders) -> None:
         answers = await asyncio.gather(*(reader.read(job_id) for _ in range(50)))
         assert len(set(answers)) == 1
 
-    renders = _with_reader(session, check)
+    renders = _with_reader(pg_session, check)
     # The first poll starts a read alone; the 49 that arrive while it runs share the next.
     assert renders.calls <= 2
 
 
-def test_a_connection_killed_by_the_database_is_replaced_unnoticed(session: Session) -> None:
-    _postgres_only(session)
-    job_id = _job(session)
-    url = _url(session).replace("postgresql+psycopg://", "postgresql://")
+def test_a_connection_killed_by_the_database_is_replaced_unnoticed(pg_session: Session) -> None:
+    job_id = _job(pg_session)
+    url = _url(pg_session).replace("postgresql+psycopg://", "postgresql://")
 
     async def check(reader: JobReader, _: Renders) -> None:
         await reader.read(job_id)
@@ -136,13 +143,12 @@ def test_a_connection_killed_by_the_database_is_replaced_unnoticed(session: Sess
             )
         assert json.loads(await reader.read(job_id))["id"] == job_id
 
-    _with_reader(session, check)
+    _with_reader(pg_session, check)
 
 
-def test_an_unreachable_database_is_a_503_and_the_reader_recovers(session: Session) -> None:
-    _postgres_only(session)
-    job_id = _job(session)
-    reader = PostgresReader(_url(session), Renders(), timeout_s=5)
+def test_an_unreachable_database_is_a_503_and_the_reader_recovers(pg_session: Session) -> None:
+    job_id = _job(pg_session)
+    reader = PostgresReader(_url(pg_session), Renders(), timeout_s=5)
     reachable = reader.conninfo
     reader.conninfo = "postgresql://postgres@127.0.0.1:1/nowhere"
 
@@ -158,9 +164,8 @@ def test_an_unreachable_database_is_a_503_and_the_reader_recovers(session: Sessi
     asyncio.run(check())
 
 
-def test_a_render_that_fails_fails_its_requests_not_the_reader(session: Session) -> None:
-    _postgres_only(session)
-    good, bad = _job(session, "good"), _job(session, "bad")
+def test_a_render_that_fails_fails_its_requests_not_the_reader(pg_session: Session) -> None:
+    good, bad = _job(pg_session, "good"), _job(pg_session, "bad")
 
     def render(row: JobRow) -> bytes:
         if row.name == "bad":
@@ -168,7 +173,7 @@ def test_a_render_that_fails_fails_its_requests_not_the_reader(session: Session)
         return row.id.encode()
 
     async def check() -> None:
-        reader = PostgresReader(_url(session), render)
+        reader = PostgresReader(_url(pg_session), render)
         try:
             answers = await asyncio.gather(
                 reader.read(good), reader.read(bad), return_exceptions=True
