@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 import tempfile
 from collections.abc import Callable
@@ -172,6 +173,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="bench/run", description=__doc__)
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks the benchmark")
     args = parser.parse_args(argv)
+    # Stopped with SIGTERM (timeout, kill), still stop the services it started: by default the
+    # process would die without running `finally`, leaving an API and a worker per service.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with tempfile.TemporaryDirectory(prefix="remotefit-bench-") as folder:
         figures = measure(SMOKE if args.smoke else FULL, Path(folder))
     json.dump(figures, sys.stdout, indent=2)
