@@ -553,9 +553,10 @@ def nested(depth: int) -> dict[str, Any]:
         ("POST", f"/v1/jobs/{UNKNOWN_ID}/cancel"),
         ("DELETE", f"/v1/jobs/{UNKNOWN_ID}"),
         ("GET", f"/v1/jobs/{UNKNOWN_ID}/weights"),
+        ("GET", f"/v1/jobs/{UNKNOWN_ID}/spec"),
         ("GET", "/v1/jobs/not-an-id"),
     ],
-    ids=["get", "cancel", "delete", "weights", "malformed-id"],
+    ids=["get", "cancel", "delete", "weights", "spec", "malformed-id"],
 )
 def test_unknown_job_is_404(client: httpx.Client, service: Service, method: str, path: str) -> None:
     before = snapshot(client, service)
