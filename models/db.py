@@ -66,8 +66,8 @@ def get_engine(database_url: str) -> Engine:
 
 
 # Connections the API keeps open for reads. More requests than this wait for one to come back:
-# with overflow connections, each burst of polling opened and closed PostgreSQL connections
-# (a backend process each), which cost more than the reads themselves.
+# with overflow connections, each burst of polling opened and closed connections (on
+# PostgreSQL a backend process each), which cost more than the reads themselves.
 READ_POOL_SIZE = 16
 
 
@@ -76,9 +76,9 @@ def get_read_engine(database_url: str) -> Engine:
     """An engine for single reads on the API's hot paths: autocommit, no pre-ping.
 
     A status read is one SELECT; in a transaction with a pre-ping it took six round trips.
-    (On PostgreSQL, ``models.job_reads`` reads a job's status without it.)
     After a database restart a stale connection fails one request (a 503), and SQLAlchemy
-    then drops the whole pool.
+    then drops the whole pool. (On PostgreSQL, ``models.job_reads`` reads a job's status
+    without any engine, so today this serves SQLite.)
     """
     get_engine(database_url)  # the tables exist
     return _new_engine(
@@ -90,10 +90,9 @@ def get_read_engine(database_url: str) -> Engine:
     )
 
 
-def _unavailable(error: OperationalError) -> ServiceUnavailable:
-    return ServiceUnavailable(
-        f"The database is unreachable or busy: {error.orig}. Try again shortly."
-    )
+def unavailable(reason: object) -> ServiceUnavailable:
+    """The 503 for a database that did not answer, and why."""
+    return ServiceUnavailable(f"The database is unreachable or busy: {reason}. Try again shortly.")
 
 
 @contextmanager
@@ -102,7 +101,7 @@ def read_errors() -> Iterator[None]:
     try:
         yield
     except OperationalError as error:
-        raise _unavailable(error) from None
+        raise unavailable(error.orig) from None
 
 
 @lru_cache(maxsize=8)
@@ -120,13 +119,13 @@ def session_scope(database_url: str) -> Iterator[Session]:
     try:
         session = get_sessionmaker(database_url)()
     except OperationalError as error:
-        raise _unavailable(error) from None
+        raise unavailable(error.orig) from None
     try:
         yield session
         session.commit()
     except OperationalError as error:
         session.rollback()
-        raise _unavailable(error) from None
+        raise unavailable(error.orig) from None
     except BaseException:
         session.rollback()
         raise

@@ -18,12 +18,14 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, Protocol
 
+from psycopg import AsyncConnection, OperationalError
+from psycopg.rows import dict_row
 from sqlalchemy import any_, bindparam, select
 from sqlalchemy.dialects.postgresql import psycopg as pg_dialect
 from sqlalchemy.engine import make_url
 from starlette.concurrency import run_in_threadpool
 
-from models.db import get_engine, get_read_engine, read_errors
+from models.db import get_engine, get_read_engine, read_errors, unavailable
 from models.errors import ServiceUnavailable
 from models.jobs import not_found
 from models.tables import Job
@@ -131,7 +133,8 @@ class PostgresReader:
                     raise
                 except Exception as error:
                     await self._disconnect()
-                    failure = _unavailable(error)
+                    reason = "no answer in time" if isinstance(error, TimeoutError) else error
+                    failure = unavailable(reason)
                 self._answer(batch, rows, failure)
         finally:
             self._reading = None
@@ -165,9 +168,6 @@ class PostgresReader:
 
     async def _fetch(self, ids: list[str]) -> dict[str, JobRow]:
         """The rows of ``ids``; a connection gone stale (a database restart) is replaced once."""
-        from psycopg import AsyncConnection, OperationalError
-        from psycopg.rows import dict_row
-
         if self._connection is not None:
             try:
                 return await self._query(ids)
@@ -194,11 +194,6 @@ class PostgresReader:
             with suppress(asyncio.CancelledError):
                 await self._reading
         await self._disconnect()
-
-
-def _unavailable(error: BaseException) -> ServiceUnavailable:
-    reason = "no answer in time" if isinstance(error, TimeoutError) else str(error)
-    return ServiceUnavailable(f"The database is unreachable or busy: {reason}. Try again shortly.")
 
 
 def job_reader(database_url: str, render: Render) -> JobReader:
