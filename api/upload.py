@@ -58,6 +58,7 @@ class _Parts:
     def __init__(self, boundary: bytes, field: str) -> None:
         self.opening = b"--" + boundary
         self.delimiter = b"\r\n--" + boundary
+        self.keep = len(self.delimiter) - 1  # bytes held back: a delimiter may start in them
         self.field = field.encode()
         self.buffer = bytearray()
         self.state = "preamble"  # preamble → headers → body|skip → after → headers ... → done
@@ -75,7 +76,7 @@ class _Parts:
 
     def _inside_body(self, chunk: bytes) -> bool:
         """Take ``chunk`` without copying it if no delimiter starts in it; else False."""
-        keep = len(self.delimiter) - 1
+        keep = self.keep
         if len(chunk) <= keep or chunk.find(self.delimiter) >= 0:
             return False
         joint = bytes(self.buffer) + chunk[:keep]  # a delimiter across the previous chunk
@@ -118,7 +119,7 @@ class _Parts:
             return True
         if self.state in ("body", "skip"):
             index = buffer.find(self.delimiter)
-            keep = len(self.delimiter) - 1
+            keep = self.keep
             if index < 0:
                 if len(buffer) > keep:
                     self._emit(buffer[: len(buffer) - keep])
