@@ -81,35 +81,33 @@ def seed_arrays(seed: int = 0) -> dict[str, np.ndarray]:
     }
 
 
+def _seed_sequential(k: Any) -> Any:
+    """The seed example's Sequential model, exactly as its author wrote it, in Keras ``k``."""
+    model = k.Sequential()
+    model.add(k.layers.Dense(64, input_dim=20, activation="relu"))
+    model.add(k.layers.Dropout(0.5))
+    model.add(k.layers.Dense(64, activation="relu"))
+    model.add(k.layers.Dropout(0.5))
+    model.add(k.layers.Dense(1, activation="sigmoid"))
+    return model
+
+
 def seed_model() -> Any:
-    """The seed example's Sequential model, exactly as its author wrote it."""
+    """The seed example's model in Keras 3."""
     import warnings
 
-    from keras import Sequential
-    from keras.layers import Dense, Dropout
+    import keras
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # input_dim is deprecated in Keras 3, and still works
-        model = Sequential()
-        model.add(Dense(64, input_dim=20, activation="relu"))
-        model.add(Dropout(0.5))
-        model.add(Dense(64, activation="relu"))
-        model.add(Dropout(0.5))
-        model.add(Dense(1, activation="sigmoid"))
-    return model
+        return _seed_sequential(keras)
 
 
 def tf_keras_seed_model() -> Any:
     """The seed example's model written with tf-keras (Keras 2), as most saved models were."""
     import tf_keras
 
-    model = tf_keras.Sequential()
-    model.add(tf_keras.layers.Dense(64, input_dim=20, activation="relu"))
-    model.add(tf_keras.layers.Dropout(0.5))
-    model.add(tf_keras.layers.Dense(64, activation="relu"))
-    model.add(tf_keras.layers.Dropout(0.5))
-    model.add(tf_keras.layers.Dense(1, activation="sigmoid"))
-    return model
+    return _seed_sequential(tf_keras)
 
 
 @pytest.fixture(scope="session")
