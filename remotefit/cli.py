@@ -32,9 +32,16 @@ def run_api(settings: Settings) -> None:
     """Serve the HTTP API with uvicorn (one process; TensorFlow is imported lazily)."""
     import uvicorn
 
+    from api.http_protocol import HttpToolsWithoutBodyCopies
     from api.main import create_app
 
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="info",
+        http=HttpToolsWithoutBodyCopies,
+    )
 
 
 def run_worker(settings: Settings, gpu: int | None) -> None:
