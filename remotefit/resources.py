@@ -12,7 +12,7 @@ import numpy as np
 
 from remotefit.errors import JobFailed, RemoteFitError
 from remotefit.http import Event, Http
-from remotefit.upload import FileForm
+from remotefit.upload import FileBody
 
 FINAL = ("succeeded", "failed", "cancelled")
 
@@ -32,9 +32,14 @@ class Datasets:
                 path = Path(folder) / "arrays.npz"
                 np.savez(path, **source)  # type: ignore[arg-type]
                 return self.upload(path)
-        form = FileForm(Path(source))
+        body = FileBody(Path(source))
         result: dict[str, Any] = self._http.json(
-            "POST", "/v1/datasets", content=form, headers=form.headers, timeout=None
+            "POST",
+            "/v1/datasets",
+            content=body,
+            headers=body.headers,
+            params=body.params,
+            timeout=None,
         )
         return result
 

@@ -18,12 +18,24 @@ router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
 
 @router.post("", status_code=status.HTTP_201_CREATED, openapi_extra=UPLOAD_OPENAPI)
 async def upload_dataset(
-    request: Request, session: SessionDep, store: StoreDep, settings: SettingsDep
+    request: Request,
+    session: SessionDep,
+    store: StoreDep,
+    settings: SettingsDep,
+    filename: Annotated[
+        str | None,
+        Query(
+            max_length=255,
+            description="The file's name, for an application/octet-stream body: its "
+            "extension tells the format. A multipart upload names its file itself.",
+        ),
+    ] = None,
 ) -> DatasetRead:
-    """Upload one file of arrays (multipart field `file`); lists every array, shape and dtype."""
+    """Upload one file of arrays (multipart field `file`, or the raw file named by
+    `?filename=`); lists every array, shape and dtype."""
     temp = store.temp_path()
     try:
-        filename = await receive_file(request, temp)
+        filename = await receive_file(request, temp, filename)
         format_for(filename)  # an unknown extension is refused before inspecting anything
         dataset = await run_in_threadpool(
             dataset_catalog.create, session, store, temp, filename, settings

@@ -1,4 +1,4 @@
-"""The client's multipart body, checked without a server."""
+"""The client's upload body, checked without a server."""
 
 from __future__ import annotations
 
@@ -6,29 +6,28 @@ from pathlib import Path
 
 import pytest
 
-from remotefit.upload import READ_BYTES, FileForm
+from remotefit.upload import READ_BYTES, FileBody
 
 
-def test_the_body_is_head_file_tail_and_its_length_is_exact(tmp_path: Path) -> None:
+def test_the_body_is_the_file_named_in_the_query_with_its_exact_length(tmp_path: Path) -> None:
     path = tmp_path / "data.npy"
     content = bytes(range(256)) * (READ_BYTES // 256 * 2 + 3)
     path.write_bytes(content)
-    form = FileForm(path)
-    body = b"".join(form)
-    assert len(body) == int(form.headers["Content-Length"])
-    boundary = form.headers["Content-Type"].split("boundary=")[1].encode()
-    assert body.startswith(b"--" + boundary + b"\r\n")
-    assert b'name="file"; filename="data.npy"' in body
-    assert body.endswith(b"\r\n--" + boundary + b"--\r\n")
-    assert body[len(form.head) : len(body) - len(form.tail)] == content
-    assert b"".join(form) == body  # iterable again, for a retry
+    body = FileBody(path)
+    assert b"".join(body) == content
+    assert body.headers == {
+        "Content-Type": "application/octet-stream",
+        "Content-Length": str(len(content)),
+    }
+    assert body.params == {"filename": "data.npy"}
+    assert b"".join(body) == content  # iterable again, for a retry
 
 
 def test_a_file_that_shrinks_while_sent_is_an_error(tmp_path: Path) -> None:
     path = tmp_path / "data.npy"
     path.write_bytes(b"x" * (3 * READ_BYTES))
-    form = FileForm(path)
-    chunks = iter(form)
+    body = FileBody(path)
+    chunks = iter(body)
     next(chunks)
     path.write_bytes(b"x" * 10)
     with pytest.raises(OSError, match="changed size"):
