@@ -21,6 +21,7 @@ from fastapi import Request
 from python_multipart.multipart import parse_options_header
 from starlette.concurrency import run_in_threadpool
 
+from models import disk_space
 from models.errors import InvalidRequest
 
 FLUSH_BYTES = 4 * 1024 * 1024
@@ -181,13 +182,19 @@ class _Writer:
     """Writes blocks to a file from a thread of its own, so receiving and writing overlap.
 
     The queue is short: a client faster than the disk waits for it (back-pressure), and the
-    process never holds more than a few blocks.
+    process never holds more than a few blocks. Where the body's length is known, the file's
+    space is reserved first, and trimmed to what was written at the end.
     """
 
-    def __init__(self, target: Path) -> None:
+    def __init__(self, target: Path, size: int | None) -> None:
         self.blocks: queue.Queue[list[bytes | bytearray | memoryview] | None] = queue.Queue(4)
         self.error: BaseException | None = None
         self.handle = open(target, "wb")  # noqa: SIM115 (closed by close())
+        try:
+            self.reserved = size is not None and disk_space.reserve(self.handle.fileno(), size)
+        except BaseException:
+            self.handle.close()
+            raise
         self.thread = threading.Thread(target=self._run, name="upload-writer", daemon=True)
         self.thread.start()
 
@@ -197,6 +204,9 @@ class _Writer:
                 try:
                     for piece in block:
                         self.handle.write(piece)
+                except OSError as error:
+                    full = error.errno in disk_space.FULL
+                    self.error = disk_space.full(None, str(error.strerror)) if full else error
                 except BaseException as error:
                     self.error = error
 
@@ -211,6 +221,8 @@ class _Writer:
     def close(self) -> None:
         self.blocks.put(None)
         self.thread.join()
+        if self.reserved and self.error is None:
+            self.handle.truncate()  # to what was written: the reservation was the most
         self.handle.close()
         if self.error is not None:
             raise self.error
@@ -258,7 +270,8 @@ async def receive_file(
 
 
 async def _stream(request: Request, body: _Body, target: Path) -> None:
-    writer = _Writer(target)
+    length = request.headers.get("content-length", "")
+    writer = _Writer(target, int(length) if length.isdigit() else None)
     try:
         async for chunk in request.stream():
             body.feed(chunk)

@@ -90,6 +90,13 @@ class UploadTooLarge(ServiceError):
     code = "upload_too_large"
 
 
+class StoreFull(ServiceError):
+    """The disk under the store has no room for what was sent."""
+
+    status_code = 507
+    code = "store_full"
+
+
 class ServiceUnavailable(ServiceError):
     status_code = 503
     code = "service_unavailable"

@@ -7,8 +7,11 @@ embedded service of its own, started with a 100 kB limit.
 
 from __future__ import annotations
 
+import http.client
 import io
+import json
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,7 +23,7 @@ import pytest
 
 from tests.assertions import assert_rejected, snapshot
 from tests.conftest import seed_job, upload, wait_for_job
-from tests.services import Service, embedded
+from tests.services import CLI, QUIET, Service, embedded
 
 UNKNOWN_ID = "0123456789abcdef0123456789abcdef"
 SMALL_LIMIT = 100_000
@@ -142,6 +145,78 @@ def test_upload_without_file_field_is_rejected(client: httpx.Client, service: Se
         422,
         "invalid_request",
         "`file` is required",
+    )
+
+
+RAW = {"content-type": "application/octet-stream"}
+
+
+def raw_rejected(
+    client: httpx.Client,
+    service: Service,
+    content: bytes,
+    params: dict[str, str],
+    headers: dict[str, str],
+    status: int,
+    code: str,
+    *phrases: str,
+) -> None:
+    """Upload ``content`` as a raw body, expect a refusal, and check that nothing was stored."""
+    before = snapshot(client, service)
+    response = client.post("/v1/datasets", content=content, params=params, headers=headers)
+    assert_rejected(response, status, code, *phrases)
+    assert snapshot(client, service) == before
+    assert_tmp_empty(service)
+
+
+def test_a_raw_body_named_by_query_is_stored(client: httpx.Client, service: Service) -> None:
+    content = npy_bytes(np.arange(12.0, dtype=np.float32).reshape(4, 3))
+    response = client.post(
+        "/v1/datasets", content=content, params={"filename": "four.npy"}, headers=RAW
+    )
+    assert response.status_code == 201, response.text
+    dataset = response.json()
+    assert dataset["filename"] == "four.npy"
+    assert dataset["arrays"] == [{"name": "array", "shape": [4, 3], "dtype": "float32"}]
+    stored = service.store_root / "datasets" / dataset["id"]
+    assert [path.read_bytes() for path in stored.iterdir()] == [content]
+    assert_tmp_empty(service)
+    client.delete(f"/v1/datasets/{dataset['id']}").raise_for_status()
+
+
+def test_a_raw_body_without_a_filename_is_rejected(client: httpx.Client, service: Service) -> None:
+    raw_rejected(
+        client,
+        service,
+        npy_bytes(np.zeros(3)),
+        {},
+        RAW,
+        422,
+        "invalid_request",
+        "query parameter `filename`",
+        "?filename=data.npz",
+    )
+
+
+def test_a_raw_body_is_checked_as_a_form_is(client: httpx.Client, service: Service) -> None:
+    pickled = npy_bytes(np.array([{"a": 1}], dtype=object), allow_pickle=True)
+    raw_rejected(
+        client, service, pickled, {"filename": "x.npy"}, RAW, 422, "invalid_upload", "holds objects"
+    )
+
+
+def test_another_content_type_is_rejected(client: httpx.Client, service: Service) -> None:
+    raw_rejected(
+        client,
+        service,
+        b"1,2\n3,4\n",
+        {"filename": "x.csv"},
+        {"content-type": "text/csv"},
+        422,
+        "invalid_request",
+        "'text/csv'",
+        "multipart/form-data",
+        "application/octet-stream",
     )
 
 
@@ -268,6 +343,65 @@ def test_streamed_upload_over_the_limit_is_413(
     )
     assert snapshot(small_client, small_service) == before
     assert_tmp_empty(small_service)
+
+
+def test_streamed_raw_upload_over_the_limit_is_413(
+    small_client: httpx.Client, small_service: Service
+) -> None:
+    content = npy_bytes(np.zeros(25_000))
+
+    def chunks() -> Iterator[bytes]:
+        for start in range(0, len(content), 8192):
+            yield content[start : start + 8192]
+
+    before = snapshot(small_client, small_service)
+    response = small_client.post(
+        "/v1/datasets", content=chunks(), params={"filename": "big.npy"}, headers=RAW
+    )
+    assert_rejected(response, 413, "upload_too_large", f"limit of {SMALL_LIMIT} bytes")
+    assert snapshot(small_client, small_service) == before
+    assert_tmp_empty(small_service)
+
+
+@pytest.fixture(scope="module")
+def roomy_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
+    """An API of its own (no worker) that allows uploads larger than any disk."""
+    folder = tmp_path_factory.mktemp("roomy-uploads")
+    service = Service(
+        name="roomy-uploads",
+        folder=folder,
+        env={
+            **QUIET,
+            "REMOTEFIT_DATA_DIR": str(folder / "var"),
+            "REMOTEFIT_MAX_UPLOAD_BYTES": str(2**60),
+        },
+        commands=[[*CLI, "api"]],
+    )
+    service.start()
+    yield service
+    service.stop()
+
+
+def test_an_upload_larger_than_the_free_disk_is_507_before_its_body(
+    roomy_service: Service,
+) -> None:
+    size = 2 * shutil.disk_usage(roomy_service.store_root).free + 2**30
+    host, port = roomy_service.url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    connection.putrequest("POST", "/v1/datasets?filename=huge.npy")
+    connection.putheader("Content-Type", "application/octet-stream")
+    connection.putheader("Content-Length", str(size))
+    connection.endheaders(b"\x93NUMPY")  # the body's first bytes; the rest never comes
+    response = connection.getresponse()
+    body = response.read()
+    connection.close()
+    assert response.status == 507, body
+    detail = json.loads(body)["detail"]
+    assert detail["code"] == "store_full"
+    assert f"no room for this upload of {size} bytes" in detail["message"]
+    assert "DELETE /v1/datasets/{id}" in detail["message"]
+    assert_tmp_empty(roomy_service)
+    assert httpx.get(f"{roomy_service.url}/v1/datasets").json()["items"] == []
 
 
 def test_upload_under_the_limit_is_stored(
