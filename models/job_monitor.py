@@ -1,8 +1,9 @@
-"""A job's companion thread on the worker: heartbeat, progress, cancel and time limit.
+"""A job's companion thread on the worker: heartbeat, progress, history, cancel, time limit.
 
-All database I/O of a running job except the once-per-epoch history happens here, so the
-training thread only sets a few attributes per batch and reads one flag: progress reporting
-costs training nothing measurable.
+All database I/O of a running job happens here, so the training thread only sets a few
+attributes per batch, hands over each epoch's logs and reads one flag: progress reporting costs
+training nothing measurable. (Written from the training thread, the 20 epochs of the seed
+example cost it 0.16 s, 7 % of the job.)
 """
 
 from __future__ import annotations
@@ -40,26 +41,64 @@ class JobMonitor(threading.Thread):
         self.progress: dict[str, Any] = {}
         self.stop_reason: str | None = None
         self._published: dict[str, Any] = {}
-        # The job's writers (this thread and the training thread) take turns, so event ids,
-        # drawn from one sequence, commit in order and an SSE reader never skips one.
-        self.write_lock = threading.Lock()
+        self._epochs: list[tuple[int, int, dict[str, Any]]] = []  # recorded, not yet written
+        # Epochs are written by this thread, or by the training thread when it must know they
+        # are (before a checkpoint): one at a time, in order, so event ids, drawn from one
+        # sequence, commit in order and an SSE reader never skips one.
+        self._write_lock = threading.Lock()
+        self._wake = threading.Event()
         self._finished = threading.Event()
 
     def update(self, **progress: Any) -> None:
         """Called from the training thread: cheap, no I/O."""
         self.progress = {**self.progress, **progress}
 
+    def record_epoch(self, epoch: int, epochs: int, logs: dict[str, Any]) -> None:
+        """Called from the training thread after a whole epoch: queued, written here soon."""
+        self._epochs.append((epoch, epochs, dict(logs)))
+        self._wake.set()
+
+    def write_epochs(self) -> None:
+        """Write the epochs recorded so far into the job's history, oldest first.
+
+        An epoch stays queued until it is written, so a database hiccup delays it, never loses
+        it. A job that is no longer this worker's gets ``stop_reason`` ``"lost"`` and none of
+        them: a worker that was taken over must not write into the history of the run that
+        resumed its job.
+        """
+        with self._write_lock:
+            while self._epochs:
+                epoch, epochs, logs = self._epochs[0]
+                with session_scope(self.url) as session:
+                    ours = jobs.record_epoch(
+                        session, self.job_id, epoch, epochs, logs, worker=self.worker
+                    )
+                if ours is None:
+                    self.stop_reason = self.stop_reason or "lost"
+                    self._epochs.clear()
+                    return
+                self._epochs.pop(0)
+
     def run(self) -> None:
-        while not self._finished.wait(self.period):
+        next_tick = time.monotonic() + self.period
+        while not self._finished.is_set():
+            self._wake.wait(max(0.0, next_tick - time.monotonic()))
+            self._wake.clear()
             try:
-                self.tick()
-            except Exception:  # a database hiccup must not kill training; the next tick retries
+                if time.monotonic() >= next_tick:
+                    next_tick = time.monotonic() + self.period
+                    self.tick()
+                else:
+                    self.write_epochs()
+            except Exception:  # a database hiccup must not kill training; the next turn retries
                 log.warning("job %s: heartbeat failed", self.job_id, exc_info=True)
 
     def tick(self) -> None:
-        progress = self._snapshot()
+        """Write the epochs so far, renew the lease with the progress, read the cancel flag."""
+        progress = self._snapshot()  # first: the epochs it counts are queued by now
+        self.write_epochs()
         changed = progress != self._published
-        with self.write_lock, session_scope(self.url) as session:
+        with self._write_lock, session_scope(self.url) as session:
             cancel = jobs.heartbeat(
                 session, self.job_id, self.worker, progress if changed else None
             )
@@ -87,6 +126,7 @@ class JobMonitor(threading.Thread):
     def stop(self) -> None:
         """Stop the thread, then publish the final progress once (before the job's end)."""
         self._finished.set()
+        self._wake.set()
         self.join(timeout=10)
         try:
             self.tick()

@@ -78,17 +78,7 @@ class _Reporter:
         self.monitor.update(step=step, steps=steps, loss=logs.get("loss"))
 
     def epoch_end(self, model: keras.Model, epoch: int, logs: dict[str, Any]) -> None:
-        # History first, then the checkpoint: a crash between the two retrains this epoch on
-        # resume, and resume_point() cuts the history back so the epoch is recorded once.
-        # Both only while the job is still ours: a worker that was presumed lost and taken
-        # over stops here instead of writing into the history of the run that resumed it.
-        with self.monitor.write_lock, session_scope(self.url) as session:
-            ours = jobs.record_epoch(
-                session, self.job_id, epoch, self.epochs, logs, worker=self.worker
-            )
-        if ours is None:
-            self.monitor.stop_reason = self.monitor.stop_reason or "lost"
-            return
+        self.monitor.record_epoch(epoch, self.epochs, logs)  # written by the monitor thread
         self.epoch_weights = model.get_weights()
         self.monitor.update(epoch=epoch + 1, epochs=self.epochs, step=0)
         # Writing a checkpoint costs about as much as a short epoch, so it is written at most
@@ -96,7 +86,13 @@ class _Reporter:
         if epoch + 1 < self.epochs and (
             time.monotonic() - self.last_checkpoint >= self.checkpoint_seconds
         ):
-            self.checkpoint(model, epoch + 1)
+            # History first, then the checkpoint: a crash between the two retrains this epoch
+            # on resume, and resume_point() cuts the history back so the epoch is recorded
+            # once. Only while the job is still ours: a worker that was presumed lost and
+            # taken over stops here instead of writing into the files of the run that resumed.
+            self.monitor.write_epochs()
+            if self.monitor.stop_reason != "lost":
+                self.checkpoint(model, epoch + 1)
 
     def checkpoint(self, model: keras.Model, epoch: int) -> None:
         """Write weights and optimizer state after ``epoch`` whole epochs, atomically."""
@@ -150,6 +146,14 @@ def _time_limit_error(seconds: float, epoch: int) -> dict[str, Any]:
         f"{epoch} whole epochs; their history and weights are kept. Give the job a larger "
         "`time_limit_s` (up to the server's REMOTEFIT_MAX_JOB_SECONDS) or fewer epochs.",
     }
+
+
+def _keep_history(monitor: JobMonitor) -> None:
+    """Write the epochs a failing job finished, before it ends (after that, none may be)."""
+    try:
+        monitor.write_epochs()
+    except Exception:
+        log.warning("job %s: its last epochs were not saved", monitor.job_id, exc_info=True)
 
 
 def _forget_if_deleted(url: str, store: LocalStore, job_id: str) -> None:
@@ -236,6 +240,7 @@ def run_job(job_id: str, settings: Settings, worker: str) -> str:
                 initial_epoch,
                 settings.stream_bytes,
             )
+        monitor.write_epochs()  # the whole history, before the job can end
         stop = monitor.stop_reason
         if stop == "lost":
             log.info("job %s: no longer ours (deleted or taken over)", job_id)
@@ -245,6 +250,7 @@ def run_job(job_id: str, settings: Settings, worker: str) -> str:
         artifacts = list(save_artifacts(model, lambda name: store.writing("jobs", job_id, name)))
     except Exception as error:
         log.exception("job %s failed", job_id)
+        _keep_history(monitor)
         with session_scope(url) as session:
             jobs.finish(session, job_id, "failed", error=_error(error), worker=worker)
         return "failed"
