@@ -14,6 +14,7 @@ from api.limits import BodyLimit
 from api.routes import artifacts, datasets, events, health, jobs, models
 from api.sweeping import Sweeper
 from models.db import get_engine
+from models.event_signals import event_signals
 from models.job_reads import job_reader
 from models.settings import Settings, get_settings
 from models.store import LocalStore
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         yield
         sweeper.stop()
         await app.state.job_reader.close()
+        await app.state.event_signals.close()
 
     app = FastAPI(
         title="remotefit",
@@ -68,6 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.celery = create_celery(settings)
     get_engine(settings.database_url)  # creates the tables; fails fast on a bad URL
     app.state.job_reader = job_reader(settings.database_url, render=jobs.render_job)
+    app.state.event_signals = event_signals(settings.database_url)
     errors.install(app)
     app.add_middleware(
         BodyLimit,

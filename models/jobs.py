@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, defer
 
+from models import event_signals
 from models.errors import Conflict, JobNotFound
 from models.tables import Job, JobEvent, utcnow
 
@@ -76,7 +77,11 @@ def listing(session: Session, status: str | None, limit: int, offset: int) -> tu
 
 
 def add_event(session: Session, job_id: str, kind: str, data: dict[str, Any]) -> None:
+    """Add an event to the job's stream; on PostgreSQL its listeners are told at commit."""
     session.add(JobEvent(job_id=job_id, type=kind, data=data))
+    if session.get_bind().dialect.name == "postgresql":
+        # Delivered when the transaction commits, once however many events it adds.
+        session.execute(select(func.pg_notify(event_signals.CHANNEL, job_id)))
 
 
 def claim(

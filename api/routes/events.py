@@ -6,6 +6,7 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
+from contextlib import suppress
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
@@ -16,6 +17,7 @@ from sqlalchemy import select
 from api.deps import SettingsDep
 from models import jobs
 from models.db import session_scope
+from models.event_signals import EventSignals
 from models.settings import Settings
 from models.tables import Job, JobEvent
 
@@ -47,25 +49,32 @@ def _frame(event_id: int | None, kind: str, data: dict[str, Any]) -> str:
 async def _stream(
     request: Request, settings: Settings, job_id: str, after: int
 ) -> AsyncIterator[str]:
+    """The job's events after ``after``, read again whenever the job may have new ones (see
+    ``models.event_signals``) or ``events_poll_seconds`` have passed, until it ends."""
     yield "retry: 2000\n\n"
     last_write = time.monotonic()
-    while True:
-        status, rows = await run_in_threadpool(_read, settings, job_id, after)
-        for row in rows:
-            yield _frame(row.id, row.type, row.data)
-            after = row.id
-            last_write = time.monotonic()
-        if status is None:
-            yield _frame(None, "deleted", {"status": "deleted"})  # not a stored event
-            return
-        if status in jobs.FINAL:
-            return
-        if time.monotonic() - last_write >= settings.events_heartbeat_seconds:
-            yield ": keep-alive\n\n"
-            last_write = time.monotonic()
-        if await request.is_disconnected():
-            return
-        await asyncio.sleep(settings.events_poll_seconds)
+    signals: EventSignals = request.app.state.event_signals
+    async with signals.changes(job_id) as changed:
+        while True:
+            changed.clear()  # before the read: a change committed after it wakes the wait
+            status, rows = await run_in_threadpool(_read, settings, job_id, after)
+            for row in rows:
+                yield _frame(row.id, row.type, row.data)
+                after = row.id
+                last_write = time.monotonic()
+            if status is None:
+                yield _frame(None, "deleted", {"status": "deleted"})  # not a stored event
+                return
+            if status in jobs.FINAL:
+                return
+            if time.monotonic() - last_write >= settings.events_heartbeat_seconds:
+                yield ": keep-alive\n\n"
+                last_write = time.monotonic()
+            if await request.is_disconnected():
+                return
+            with suppress(TimeoutError):
+                async with asyncio.timeout(settings.events_poll_seconds):
+                    await changed.wait()
 
 
 @router.get(

@@ -28,3 +28,14 @@ def session(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Session]
     maker.kw["bind"].dispose()
     if name:
         drop_postgres_database(name)
+
+
+@pytest.fixture
+def pg_session() -> Iterator[Session]:
+    """A session on a fresh PostgreSQL database, for what only PostgreSQL does."""
+    name = f"remotefit_test_{uuid.uuid4().hex[:12]}"
+    maker = get_sessionmaker(postgres_database(name))
+    with maker() as db:
+        yield db
+    maker.kw["bind"].dispose()
+    drop_postgres_database(name)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import psycopg
@@ -13,10 +12,8 @@ import pytest
 from sqlalchemy.orm import Session
 
 from models import jobs
-from models.db import get_sessionmaker
 from models.errors import JobNotFound, ServiceUnavailable
 from models.job_reads import JobReader, JobRow, PostgresReader, ThreadedReader, job_reader
-from tests.services import drop_postgres_database, postgres_database
 
 
 class Renders:
@@ -105,17 +102,6 @@ def test_concurrent_reads_each_get_their_own_job(session: Session) -> None:
                 assert json.loads(answer)["id"] == job_id
 
     _with_reader(session, check)
-
-
-@pytest.fixture
-def pg_session() -> Iterator[Session]:
-    """A session on a fresh PostgreSQL database: batching and reconnecting are its reader's."""
-    name = f"remotefit_test_{uuid.uuid4().hex[:12]}"
-    maker = get_sessionmaker(postgres_database(name))
-    with maker() as db:
-        yield db
-    maker.kw["bind"].dispose()
-    drop_postgres_database(name)
 
 
 def test_polls_of_one_job_share_a_read_and_a_render(pg_session: Session) -> None:

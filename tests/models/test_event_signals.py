@@ -1,0 +1,84 @@
+"""On PostgreSQL, a committed job event wakes the streams of that job, and only those; the
+listener survives its connection being killed. On SQLite streams poll."""
+
+from __future__ import annotations
+
+import asyncio
+
+import psycopg
+from sqlalchemy.orm import Session
+
+from models import jobs
+from models.event_signals import PollOnly, PostgresSignals, event_signals
+
+WAIT = 10  # seconds before a wake-up that should come counts as missing (they take ms)
+
+
+def _url(session: Session) -> str:
+    return session.get_bind().url.render_as_string(hide_password=False)
+
+
+def _job(session: Session) -> str:
+    job = jobs.create(session, {"fit": {"epochs": 3}}, "signals")
+    session.commit()
+    return job.id
+
+
+async def _add_event(session: Session, job_id: str) -> None:
+    def write() -> None:
+        jobs.add_event(session, job_id, "progress", {"epoch": 1})
+        session.commit()
+
+    await asyncio.to_thread(write)
+
+
+def test_each_database_gets_its_signals(session: Session) -> None:
+    expected = PostgresSignals if "postgresql" in _url(session) else PollOnly
+    assert isinstance(event_signals(_url(session)), expected)
+
+
+def test_a_committed_event_wakes_its_job_s_streams_only(pg_session: Session) -> None:
+    ours, other = _job(pg_session), _job(pg_session)
+    signals = PostgresSignals(_url(pg_session))
+
+    async def check() -> None:
+        async with (
+            signals.changes(ours) as first,
+            signals.changes(ours) as second,
+            signals.changes(other) as elsewhere,
+        ):
+            await asyncio.wait_for(signals.connected.wait(), WAIT)
+            for changed in (first, second, elsewhere):
+                changed.clear()
+            await _add_event(pg_session, ours)
+            await asyncio.wait_for(first.wait(), WAIT)
+            await asyncio.wait_for(second.wait(), WAIT)
+            assert not elsewhere.is_set()
+        assert signals._changed == {}  # every stream that ended is forgotten
+        await signals.close()
+
+    asyncio.run(check())
+
+
+def test_the_listener_comes_back_after_its_connection_is_killed(pg_session: Session) -> None:
+    job_id = _job(pg_session)
+    signals = PostgresSignals(_url(pg_session))
+    admin_url = signals.conninfo
+
+    async def check() -> None:
+        async with signals.changes(job_id) as changed:
+            await asyncio.wait_for(signals.connected.wait(), WAIT)
+            with psycopg.connect(admin_url, autocommit=True) as admin:  # as a restart would
+                admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND query LIKE 'LISTEN%'"
+                )
+            while signals.connected.is_set():
+                await asyncio.sleep(0.01)
+            await asyncio.wait_for(signals.connected.wait(), WAIT)
+            changed.clear()
+            await _add_event(pg_session, job_id)
+            await asyncio.wait_for(changed.wait(), WAIT)
+        await signals.close()
+
+    asyncio.run(check())
