@@ -46,18 +46,28 @@ def wait_final(client: httpx.Client, job_id: str, poll: float = 0.01) -> dict[st
         time.sleep(poll)
 
 
-def run_job(
-    client: httpx.Client, spec: dict[str, Any], poll: float = 0.01
-) -> tuple[float, dict[str, Any]]:
+def follow_events(client: httpx.Client, job_id: str) -> None:
+    """Read the job's event stream to its end, as the Python client's ``Job.wait()`` does."""
+    with client.stream("GET", f"/v1/jobs/{job_id}/events", timeout=None) as stream:
+        stream.raise_for_status()
+        for _ in stream.iter_raw():
+            pass
+
+
+def run_job(client: httpx.Client, spec: dict[str, Any]) -> tuple[float, dict[str, Any]]:
     """Submit, wait for success (as a client sees it) and download the weights; seconds taken.
 
-    The default poll is fast, so that the time the client sees is the time the job took.
+    The wait follows the job's event stream, as the Python client does: it ends the moment
+    the job does, and costs the machine nothing meanwhile. (Polling every 10 ms instead took
+    0.8 CPU-seconds from a 2.7 s job on two cores, API and client together.)
     """
     with Timer() as timer:
         response = client.post("/v1/jobs", json=spec)
         response.raise_for_status()
-        job = wait_final(client, response.json()["id"], poll)
-        client.get(f"/v1/jobs/{job['id']}/weights").raise_for_status()
+        job_id = response.json()["id"]
+        follow_events(client, job_id)
+        job = wait_final(client, job_id)
+        client.get(f"/v1/jobs/{job_id}/weights").raise_for_status()
     return timer.seconds, job
 
 

@@ -75,7 +75,7 @@ def step_ratio(
     out everything that happens once per job (start, tracing, evaluation, saving). The two
     sides alternate, ``repeats`` times, and each keeps its median: one pair of runs swung the
     ratio between 0.7 and 1.3 on a two-core machine. The served time is the worker's own
-    (``timings.running_s``), so the client polls slowly and takes no CPU from training.
+    (``timings.running_s``).
     """
     rng = np.random.default_rng(1)
     arrays = {
@@ -88,7 +88,7 @@ def step_ratio(
     steps = -(-rows // 128) * (epochs[1] - epochs[0])
 
     def served(count: int) -> float:
-        job: dict[str, Any] = run_job(client, seed_job(dataset, epochs=count), poll=0.2)[1]
+        job: dict[str, Any] = run_job(client, seed_job(dataset, epochs=count))[1]
         return float(job["timings"]["running_s"])
 
     served(1)
