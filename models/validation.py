@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from models.callbacks import build_callbacks
-from models.compiling import compile_arguments
+from models.compiling import check_compile
 from models.data_refs import align, leaf_shape
 from models.errors import DatasetMismatch, LimitExceeded
 from models.keras_model import Signature, TensorInfo, describe, signature
@@ -192,7 +192,7 @@ def check_job(spec: JobCreate, datasets: Mapping[str, Shapes], settings: Setting
     _check_bounds(spec, settings)
     model = describe(spec.model, settings)
     sig = signature(model)
-    compile_arguments(spec.compile, sig.output_names, settings)  # resolves every name
+    check_compile(spec.compile, sig.output_names, settings)  # resolves every name
     build_callbacks(spec.fit.callbacks)
     if spec.fit.class_weight and len(sig.outputs) > 1:
         raise DatasetMismatch(

@@ -13,7 +13,7 @@ import keras
 import numpy as np
 import pytest
 
-from models.compiling import compile_arguments, compile_model
+from models.compiling import _Passed, check_compile, compile_arguments, compile_model
 from models.errors import ForbiddenModel, InvalidSpec
 from models.settings import Settings
 from models.spec import CompileSpec
@@ -343,3 +343,34 @@ def test_compile_model_compiles_as_the_job_asks(settings: Settings) -> None:
     compile_model(model, spec, settings)
     assert model.compiled
     assert isinstance(model.optimizer, keras.optimizers.Adam)
+
+
+def test_a_checked_section_is_remembered_only_with_its_outputs_and_limits(
+    settings: Settings, tmp_path: Path
+) -> None:
+    per_output = CompileSpec(loss={"label": "mse", "category": "mse"})
+    check_compile(per_output, TWO, settings)
+    check_compile(per_output, TWO, settings)  # remembered
+    with pytest.raises(InvalidSpec, match="category"):
+        check_compile(per_output, ["label", "other"], settings)  # other outputs: checked anew
+    serialized = CompileSpec(loss="mse", optimizer={"class_name": "Adam", "config": {}})
+    check_compile(serialized, ONE, settings)
+    strict = Settings(data_dir=tmp_path, max_model_json_bytes=10)
+    with pytest.raises(InvalidSpec):
+        check_compile(serialized, ONE, strict)  # stricter limits: checked anew
+
+
+def test_a_section_that_failed_fails_every_time(settings: Settings) -> None:
+    bad = CompileSpec(loss="mse", optimizer="adamw_typo")
+    for _ in range(2):
+        with pytest.raises(InvalidSpec, match="adamw_typo"):
+            check_compile(bad, ONE, settings)
+
+
+def test_the_memory_of_checked_sections_forgets_the_least_recent() -> None:
+    passed = _Passed(2)
+    passed.add("a")
+    passed.add("b")
+    assert "a" in passed  # now the most recent
+    passed.add("c")
+    assert "a" in passed and "c" in passed and "b" not in passed
