@@ -19,7 +19,7 @@ from typing import Any
 
 from bench import dispatch, status, training, transfer
 from bench.common import seed_arrays, upload_arrays
-from tests.services import Service, distributed, drop_postgres_database, embedded
+from tests.services import REDIS_URL, Service, distributed, drop_postgres_database, embedded
 
 
 @dataclass(frozen=True)
@@ -128,7 +128,8 @@ def measure(sizes: Sizes, folder: Path) -> dict[str, Any]:
 
         def submitting() -> None:
             dataset = upload_arrays(client, folder, "submit", **seed_arrays())
-            figures["submit_per_s"] = dispatch.submit_per_s(client, dataset, sizes.submissions)
+            with dispatch.consumers_paused(REDIS_URL, redis.env["REMOTEFIT_QUEUE"]):
+                figures["submit_per_s"] = dispatch.submit_per_s(client, dataset, sizes.submissions)
             figures["inspect_ms_p50"] = dispatch.inspect_ms(client, sizes.inspections)
 
         def uploading() -> None:
