@@ -51,6 +51,15 @@ def _new_engine(database_url: str, **kwargs: Any) -> Engine:
     return engine
 
 
+def postgres_conninfo(database_url: str) -> str:
+    """The libpq connection string of a PostgreSQL URL (``postgresql+psycopg://...`` too), for
+    psycopg's own async connections: the API's job reads and event signals."""
+    url = make_url(database_url)
+    if url.get_backend_name() != "postgresql":
+        raise ValueError(f"not a PostgreSQL URL: {url!r}")
+    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 @lru_cache(maxsize=8)
 def get_engine(database_url: str) -> Engine:
     """One engine per URL and process; creates the SQLite folder and the tables if missing."""

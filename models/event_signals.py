@@ -21,6 +21,8 @@ from typing import Any, Protocol
 from psycopg import AsyncConnection
 from sqlalchemy.engine import make_url
 
+from models.db import postgres_conninfo
+
 CHANNEL = "remotefit_events"
 RECONNECT_SECONDS = 1.0
 
@@ -50,8 +52,7 @@ class PostgresSignals:
     """One ``LISTEN`` connection, started with the first stream, reconnecting when it breaks."""
 
     def __init__(self, database_url: str) -> None:
-        url = make_url(database_url).set(drivername="postgresql")
-        self.conninfo = url.render_as_string(hide_password=False)
+        self.conninfo = postgres_conninfo(database_url)
         self._changed: dict[str, set[asyncio.Event]] = {}
         self._listening: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()  # for tests and health: the listener is live

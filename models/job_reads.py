@@ -25,7 +25,7 @@ from sqlalchemy.dialects.postgresql import psycopg as pg_dialect
 from sqlalchemy.engine import make_url
 from starlette.concurrency import run_in_threadpool
 
-from models.db import get_engine, get_read_engine, read_errors, unavailable
+from models.db import get_engine, get_read_engine, postgres_conninfo, read_errors, unavailable
 from models.errors import ServiceUnavailable
 from models.jobs import not_found
 from models.tables import Job
@@ -102,8 +102,7 @@ class PostgresReader:
 
     def __init__(self, database_url: str, render: Render, timeout_s: float = 30) -> None:
         get_engine(database_url)  # the tables exist
-        url = make_url(database_url).set(drivername="postgresql")
-        self.conninfo = url.render_as_string(hide_password=False)
+        self.conninfo = postgres_conninfo(database_url)
         self.sql = str(_BATCH_QUERY.compile(dialect=pg_dialect.dialect()))
         self.render = render
         self.timeout_s = timeout_s

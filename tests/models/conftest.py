@@ -39,3 +39,8 @@ def pg_session() -> Iterator[Session]:
         yield db
     maker.kw["bind"].dispose()
     drop_postgres_database(name)
+
+
+def database_url(session: Session) -> str:
+    """The URL of the database ``session`` is on, password included."""
+    return session.get_bind().url.render_as_string(hide_password=False)

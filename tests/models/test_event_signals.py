@@ -10,12 +10,9 @@ from sqlalchemy.orm import Session
 
 from models import jobs
 from models.event_signals import PollOnly, PostgresSignals, event_signals
+from tests.models.conftest import database_url
 
 WAIT = 10  # seconds before a wake-up that should come counts as missing (they take ms)
-
-
-def _url(session: Session) -> str:
-    return session.get_bind().url.render_as_string(hide_password=False)
 
 
 def _job(session: Session) -> str:
@@ -33,13 +30,13 @@ async def _add_event(session: Session, job_id: str) -> None:
 
 
 def test_each_database_gets_its_signals(session: Session) -> None:
-    expected = PostgresSignals if "postgresql" in _url(session) else PollOnly
-    assert isinstance(event_signals(_url(session)), expected)
+    expected = PostgresSignals if "postgresql" in database_url(session) else PollOnly
+    assert isinstance(event_signals(database_url(session)), expected)
 
 
 def test_a_committed_event_wakes_its_job_s_streams_only(pg_session: Session) -> None:
     ours, other = _job(pg_session), _job(pg_session)
-    signals = PostgresSignals(_url(pg_session))
+    signals = PostgresSignals(database_url(pg_session))
 
     async def check() -> None:
         async with (
@@ -62,7 +59,7 @@ def test_a_committed_event_wakes_its_job_s_streams_only(pg_session: Session) -> 
 
 def test_the_listener_comes_back_after_its_connection_is_killed(pg_session: Session) -> None:
     job_id = _job(pg_session)
-    signals = PostgresSignals(_url(pg_session))
+    signals = PostgresSignals(database_url(pg_session))
     admin_url = signals.conninfo
 
     async def check() -> None:

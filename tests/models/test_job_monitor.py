@@ -14,11 +14,12 @@ from models import jobs
 from models.job_monitor import JobMonitor
 from models.settings import Settings
 from models.tables import JobEvent, utcnow
+from tests.models.conftest import database_url
 from tests.models.test_sweeper import LEASE, running, state
 
 
 def monitor_of(session: Session, tmp_path: Path, job_id: str, period: float) -> JobMonitor:
-    url = session.get_bind().url.render_as_string(hide_password=False)
+    url = database_url(session)
     settings = Settings(data_dir=tmp_path, database_url=url, heartbeat_seconds=period)
     return JobMonitor(settings, job_id, "host-a:1", time_limit=600, initial_epoch=0)
 

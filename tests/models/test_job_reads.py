@@ -12,8 +12,10 @@ import pytest
 from sqlalchemy.orm import Session
 
 from models import jobs
+from models.db import postgres_conninfo
 from models.errors import JobNotFound, ServiceUnavailable
 from models.job_reads import JobReader, JobRow, PostgresReader, ThreadedReader, job_reader
+from tests.models.conftest import database_url
 
 
 class Renders:
@@ -27,17 +29,13 @@ class Renders:
         return json.dumps({"id": row.id, "status": row.status}).encode()
 
 
-def _url(session: Session) -> str:
-    return session.get_bind().url.render_as_string(hide_password=False)
-
-
 def _with_reader(
     session: Session, test: Callable[[JobReader, Renders], Coroutine[Any, Any, None]]
 ) -> Renders:
     renders = Renders()
 
     async def run() -> None:
-        reader = job_reader(_url(session), renders)
+        reader = job_reader(database_url(session), renders)
         try:
             await test(reader, renders)
         finally:
@@ -54,7 +52,7 @@ def _job(session: Session, name: str = "j") -> str:
 
 
 def test_the_reader_fits_the_database(session: Session) -> None:
-    reader = job_reader(_url(session), Renders())
+    reader = job_reader(database_url(session), Renders())
     expected = PostgresReader if session.get_bind().dialect.name == "postgresql" else ThreadedReader
     assert isinstance(reader, expected)
 
@@ -118,7 +116,7 @@ def test_polls_of_one_job_share_a_read_and_a_render(pg_session: Session) -> None
 
 def test_a_connection_killed_by_the_database_is_replaced_unnoticed(pg_session: Session) -> None:
     job_id = _job(pg_session)
-    url = _url(pg_session).replace("postgresql+psycopg://", "postgresql://")
+    url = postgres_conninfo(database_url(pg_session))
 
     async def check(reader: JobReader, _: Renders) -> None:
         await reader.read(job_id)
@@ -134,7 +132,7 @@ def test_a_connection_killed_by_the_database_is_replaced_unnoticed(pg_session: S
 
 def test_an_unreachable_database_is_a_503_and_the_reader_recovers(pg_session: Session) -> None:
     job_id = _job(pg_session)
-    reader = PostgresReader(_url(pg_session), Renders(), timeout_s=5)
+    reader = PostgresReader(database_url(pg_session), Renders(), timeout_s=5)
     reachable = reader.conninfo
     reader.conninfo = "postgresql://postgres@127.0.0.1:1/nowhere"
 
@@ -159,7 +157,7 @@ def test_a_render_that_fails_fails_its_requests_not_the_reader(pg_session: Sessi
         return row.id.encode()
 
     async def check() -> None:
-        reader = PostgresReader(_url(pg_session), render)
+        reader = PostgresReader(database_url(pg_session), render)
         try:
             answers = await asyncio.gather(
                 reader.read(good), reader.read(bad), return_exceptions=True
