@@ -64,8 +64,11 @@ class _Body:
         self.out_bytes = 0
 
     def feed(self, chunk: bytes) -> None:
-        self.out.append(chunk)
-        self.out_bytes += len(chunk)
+        self._add(chunk)
+
+    def _add(self, data: bytes | bytearray | memoryview) -> None:
+        self.out.append(data)
+        self.out_bytes += len(data)
 
     def take(self) -> list[bytes | bytearray | memoryview]:
         """The file bytes parsed so far, handed over to be written."""
@@ -174,8 +177,7 @@ class _Parts(_Body):
 
     def _emit(self, data: bytes | bytearray | memoryview) -> None:
         if self.state == "body" and data:
-            self.out.append(data)
-            self.out_bytes += len(data)
+            self._add(data)
 
 
 class _Writer:
