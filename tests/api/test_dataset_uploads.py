@@ -198,6 +198,22 @@ def test_a_raw_body_without_a_filename_is_rejected(client: httpx.Client, service
     )
 
 
+def test_a_raw_body_with_an_overlong_filename_is_rejected(
+    client: httpx.Client, service: Service
+) -> None:
+    raw_rejected(
+        client,
+        service,
+        npy_bytes(np.zeros(3)),
+        {"filename": "x" * 300 + ".npy"},
+        RAW,
+        422,
+        "invalid_request",
+        "`query.filename`",
+        "at most 255 characters",
+    )
+
+
 def test_a_raw_body_is_checked_as_a_form_is(client: httpx.Client, service: Service) -> None:
     pickled = npy_bytes(np.array([{"a": 1}], dtype=object), allow_pickle=True)
     raw_rejected(
