@@ -184,6 +184,8 @@ def run_job(job_id: str, settings: Settings, worker: str) -> str:
     """
     url = settings.database_url
     store = LocalStore(settings.store_root)
+    # Read before the claim, so its takeover event and the resume below agree on the epoch.
+    checkpoint_epoch = saved_epoch(store.path("jobs", job_id, CHECKPOINT))
     with session_scope(url) as session:
         claim = jobs.claim(
             session,
@@ -192,6 +194,7 @@ def run_job(job_id: str, settings: Settings, worker: str) -> str:
             settings.max_attempts,
             settings.lease_seconds,
             process_is_dead,
+            checkpoint_epoch,
         )
         if claim == "exhausted":
             store.remove_temporaries("jobs", job_id)
@@ -212,7 +215,7 @@ def run_job(job_id: str, settings: Settings, worker: str) -> str:
                 job_id,
                 initial_epoch,
                 store.exists("jobs", job_id, CHECKPOINT),
-                saved_epoch(store.path("jobs", job_id, CHECKPOINT)),
+                checkpoint_epoch,
             )
     time_limit = spec.time_limit_s or settings.job_seconds
     monitor = JobMonitor(settings, job_id, worker, time_limit, initial_epoch)

@@ -91,13 +91,16 @@ def claim(
     max_attempts: int,
     lease_seconds: float,
     is_dead: Callable[[str], bool] = lambda _: False,
+    saved_epoch: int | None = None,
 ) -> str:
     """Take a job for this worker with a compare-and-set on its row.
 
     A queued job is claimed outright. A running job is taken over only when its worker is
     gone: its heartbeat is older than the lease, or ``is_dead`` knows its process has ended
     (a redelivery after the pool process was killed). Each claim counts one attempt; a job
-    whose attempts are spent ends failed instead of looping.
+    whose attempts are spent ends failed instead of looping. A takeover's event says which
+    epoch training goes on from: ``saved_epoch``, the checkpoint file's own, as in
+    :func:`resume_point`.
 
     Returns:
         ``"claimed"``, ``"resumed"`` (taken over from a lost worker), ``"exhausted"`` (failed
@@ -151,7 +154,11 @@ def claim(
         session,
         job_id,
         "status",
-        {"status": "running", "worker": worker, "resumed_from_epoch": job.checkpoint_epoch},
+        {
+            "status": "running",
+            "worker": worker,
+            "resumed_from_epoch": _checkpoint_epoch(job, saved_epoch),
+        },
     )
     return "resumed"
 
@@ -215,7 +222,7 @@ def resume_point(
     and recording it leaves the row one epoch behind the weights.
     """
     job = get(session, job_id)
-    epoch = job.checkpoint_epoch if saved_epoch is None else saved_epoch
+    epoch = _checkpoint_epoch(job, saved_epoch)
     if not has_checkpoint or epoch <= first_epoch:
         epoch = first_epoch
     kept = epoch - first_epoch
@@ -223,6 +230,11 @@ def resume_point(
     job.checkpoint_epoch = epoch if epoch > first_epoch else 0
     job.progress = {**(job.progress or {}), "epoch": epoch}
     return epoch
+
+
+def _checkpoint_epoch(job: Job, saved_epoch: int | None) -> int:
+    """The epoch the checkpoint holds: the file's own record wins over the row's."""
+    return job.checkpoint_epoch if saved_epoch is None else saved_epoch
 
 
 def checkpointed(session: Session, job_id: str, epoch: int, worker: str | None = None) -> None:

@@ -11,6 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models import jobs
@@ -249,6 +250,13 @@ def test_a_job_recorded_under_this_very_process_is_taken_over(session: Session) 
 def test_the_checkpoint_file_s_own_epoch_wins_over_the_row(session: Session) -> None:
     # Killed after the checkpoint file (epoch 3) was written but before the row learned of it.
     job_id = _with_epochs(session, done=3, checkpoint=2)
+    dead = {"host-a:1"}
+    assert jobs.claim(session, job_id, "host-b:2", 3, LEASE, dead.__contains__, 3) == "resumed"
     assert jobs.resume_point(session, job_id, 0, has_checkpoint=True, saved_epoch=3) == 3
     session.commit()
     assert state(session, job_id).history == {"loss": [0.0, 1.0, 2.0]}
+    # The takeover's event tells the user the epoch training goes on from, not the row's.
+    takeover = session.scalars(
+        select(JobEvent.data).where(JobEvent.job_id == job_id).order_by(JobEvent.id.desc())
+    ).first()
+    assert takeover == {"status": "running", "worker": "host-b:2", "resumed_from_epoch": 3}
