@@ -56,7 +56,7 @@ def validation_npz(tmp_path_factory: pytest.TempPathFactory) -> Path:
     arrays["y_train_3"] = rng.random((1000, 3))
     arrays["x_train_999"] = rng.random((999, 20))
     path = tmp_path_factory.mktemp("validation") / "validation.npz"
-    np.savez(path, **arrays)
+    np.savez(path, allow_pickle=False, **arrays)
     return path
 
 

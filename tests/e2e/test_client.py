@@ -19,7 +19,7 @@ def remote(service: Service) -> Client:
 
 def _compiled() -> object:
     model = seed_model()
-    model.compile(loss="binary_crossentropy", optimizer="rmsprop", metrics=["accuracy"])  # type: ignore[attr-defined]
+    model.compile(loss="binary_crossentropy", optimizer="rmsprop", metrics=["accuracy"])
     return model
 
 
@@ -130,7 +130,7 @@ def test_upload_streams_a_file_byte_for_byte(remote: Client, tmp_path: Any) -> N
     rng = np.random.default_rng(3)
     arrays = {"x": rng.random((3000, 70)), "y": rng.integers(9, size=(3000, 1))}
     path = tmp_path / 'odd "name" é.npz'
-    np.savez(path, **arrays)
+    np.savez(path, allow_pickle=False, **arrays)
     dataset = remote.datasets.upload(path)
     assert dataset["filename"] == 'odd "name" é.npz'
     assert dataset["size_bytes"] == path.stat().st_size

@@ -58,7 +58,7 @@ def two_by_two_arrays(seed: int = 0) -> dict[str, np.ndarray]:
 @pytest.fixture(scope="module")
 def two_by_two_npz(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("functional") / "two_by_two.npz"
-    np.savez(path, **two_by_two_arrays())
+    np.savez(path, allow_pickle=False, **two_by_two_arrays())
     return path
 
 

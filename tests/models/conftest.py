@@ -43,4 +43,4 @@ def pg_session() -> Iterator[Session]:
 
 def database_url(session: Session) -> str:
     """The URL of the database ``session`` is on, password included."""
-    return session.get_bind().url.render_as_string(hide_password=False)
+    return session.get_bind().engine.url.render_as_string(hide_password=False)

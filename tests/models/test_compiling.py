@@ -36,7 +36,7 @@ def refused(
     settings: Settings,
     outputs: list[str],
     *fragments: str,
-    error: type = InvalidSpec,
+    error: type[InvalidSpec] = InvalidSpec,
     **compile: Any,
 ) -> InvalidSpec:
     with pytest.raises(error) as caught:
@@ -137,7 +137,7 @@ def test_per_output_objects_keyed_by_output_name(settings: Settings) -> None:
 
 @pytest.mark.parametrize("argument", ["loss", "metrics", "weighted_metrics"])
 def test_per_output_object_with_an_unknown_key(settings: Settings, argument: str) -> None:
-    compile = {
+    compile: dict[str, Any] = {
         "loss": {"label": "mse", "category": "mse"},
         argument: {"label": "mse", "categroy": "mse"},
     }
