@@ -169,3 +169,51 @@ def test_a_render_that_fails_fails_its_requests_not_the_reader(pg_session: Sessi
             await reader.close()
 
     asyncio.run(check())
+
+
+def test_an_unchanged_job_is_not_rendered_again(pg_session: Session) -> None:
+    job_id = _job(pg_session)
+    seen: list[JobRow] = []
+
+    def render(row: JobRow) -> bytes:
+        seen.append(row)
+        return json.dumps({"status": row.status, "history": row.history}).encode()
+
+    async def check() -> None:
+        reader = PostgresReader(database_url(pg_session), render)
+        try:
+            first = await reader.read(job_id)
+            assert await reader.read(job_id) is first  # the same row: the same bytes
+            jobs.record_epoch(pg_session, job_id, 0, 3, {"loss": 0.5})
+            pg_session.commit()
+            assert json.loads(await reader.read(job_id)) == {
+                "status": "queued",
+                "history": {"loss": [0.5]},
+            }
+        finally:
+            await reader.close()
+
+    asyncio.run(check())
+    assert len(seen) == 2
+    # JSON columns reach the renderer decoded, as the ORM would give them.
+    assert seen[1].history == {"loss": [0.5]} and seen[1].progress["epoch"] == 1
+
+
+def test_kept_renderings_stay_within_their_budget(pg_session: Session) -> None:
+    ids = [_job(pg_session, f"job-{index}") for index in range(6)]
+    renders = Renders()
+
+    async def check() -> None:
+        reader = PostgresReader(database_url(pg_session), renders, keep_bytes=500)
+        try:
+            for job_id in ids:
+                await reader.read(job_id)
+            assert 0 < reader._rendered_bytes <= 500
+            assert list(reader._rendered) == ids[-len(reader._rendered) :]  # the oldest left
+            assert len(reader._rendered) < len(ids)
+            await reader.read(ids[0])  # dropped, so rendered again
+        finally:
+            await reader.close()
+
+    asyncio.run(check())
+    assert renders.calls == len(ids) + 1
