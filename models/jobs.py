@@ -7,7 +7,7 @@ attempt + 1), so a message delivered twice trains once; every later update is by
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -285,7 +285,18 @@ def record_epoch(
     logs: dict[str, Any],
     worker: str | None = None,
 ) -> dict[str, Any] | None:
-    """Append one epoch's logs to the history; returns the job's cancel flag state.
+    """Append one epoch's logs to the history; see :func:`record_epochs`."""
+    return record_epochs(session, job_id, [(epoch, epochs, logs)], worker)
+
+
+EpochLogs = tuple[int, int, dict[str, Any]]
+"""One finished epoch: its index (0-based), the job's epochs, and Keras' logs."""
+
+
+def record_epochs(
+    session: Session, job_id: str, finished: Sequence[EpochLogs], worker: str | None = None
+) -> dict[str, Any] | None:
+    """Append epochs' logs to the history, an event each; returns the job's cancel flag state.
 
     With ``worker``, only while the job is still running under that worker (the row is locked
     on PostgreSQL): a worker that went silent, was taken over and then woke up must not add
@@ -301,12 +312,13 @@ def record_epoch(
     if job is None or (worker is not None and (job.status != "running" or job.worker != worker)):
         return None
     history = {key: list(values) for key, values in (job.history or {}).items()}
-    for key, value in logs.items():
-        history.setdefault(key, []).append(clean_number(value))
+    for epoch, epochs, logs in finished:
+        clean = {key: clean_number(value) for key, value in logs.items()}
+        for key, value in clean.items():
+            history.setdefault(key, []).append(value)
+        add_event(session, job_id, "epoch", {"epoch": epoch + 1, "epochs": epochs, "logs": clean})
+        job.progress = {**(job.progress or {}), "epoch": epoch + 1, "epochs": epochs}
     job.history = history
-    job.progress = {**(job.progress or {}), "epoch": epoch + 1, "epochs": epochs}
-    clean = {key: clean_number(value) for key, value in logs.items()}
-    add_event(session, job_id, "epoch", {"epoch": epoch + 1, "epochs": epochs, "logs": clean})
     return {"cancel_requested": job.cancel_requested}
 
 
