@@ -4,8 +4,9 @@ All database I/O of a running job happens here, so the training thread only sets
 attributes per batch, hands over each epoch's logs and reads one flag. The epochs handed over
 are written with each heartbeat, all of them in one transaction: a write is Python work, and
 even on this thread it holds the GIL the training thread needs between TensorFlow's calls.
-(Written one by one, the 20 epochs of the seed example cost it 0.16 s, 7 % of the job, on
-the training thread, and about as much from here.)
+(Written one by one, the 20 epochs of the seed example cost 0.16 s of its 2.3 s on the
+training thread; from this thread, one transaction each still cost the worker 0.17 CPU-s more
+per job than writing them with the heartbeat.)
 """
 
 from __future__ import annotations
