@@ -36,7 +36,7 @@ class Sizes:
     status_seconds: float
 
 
-FULL = Sizes(9, 64_000, (2, 10), 5, 50, 100, 100, 1024, 2048, 5.0)
+FULL = Sizes(9, 64_000, (2, 10), 7, 50, 100, 100, 1024, 2048, 5.0)
 SMOKE = Sizes(1, 2_000, (1, 2), 1, 3, 3, 3, 8, 8, 0.5)
 
 TARGETS = {
@@ -118,9 +118,11 @@ def measure(sizes: Sizes, folder: Path) -> dict[str, Any]:
         client = redis.client()
 
         def steps() -> None:
-            figures["step_ratio"] = training.step_ratio(
+            steps = training.step_ratio(
                 client, folder, sizes.step_rows, sizes.step_epochs, sizes.step_repeats
             )
+            figures["step_ratio"] = steps["ratio"]
+            figures["details"]["steps"] = steps
 
         def dispatching() -> None:
             delays = dispatch.dispatch_ms(client, sizes.dispatches)
