@@ -79,8 +79,13 @@ def listing(session: Session, status: str | None, limit: int, offset: int) -> tu
 def add_event(session: Session, job_id: str, kind: str, data: dict[str, Any]) -> None:
     """Add an event to the job's stream; on PostgreSQL its listeners are told at commit."""
     session.add(JobEvent(job_id=job_id, type=kind, data=data))
+    _notify(session, job_id)
+
+
+def _notify(session: Session, job_id: str) -> None:
+    """On PostgreSQL, wake the job's event streams when this transaction commits."""
     if session.get_bind().dialect.name == "postgresql":
-        # Delivered when the transaction commits, once however many events it adds.
+        # Delivered at commit, once however many times a transaction sends it.
         session.execute(select(func.pg_notify(event_signals.CHANNEL, job_id)))
 
 
@@ -404,6 +409,7 @@ def delete(session: Session, job_id: str) -> None:
         JobEvent.__table__.delete().where(JobEvent.job_id == job_id)  # type: ignore[attr-defined]
     )
     session.delete(job)
+    _notify(session, job_id)  # its streams end now, not at their next poll
 
 
 def durations(job: Timed) -> dict[str, float | None]:

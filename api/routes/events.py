@@ -12,11 +12,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
-from sqlalchemy import select
+from sqlalchemy import Row, select
 
 from api.deps import SettingsDep
 from models import jobs
-from models.db import session_scope
+from models.db import get_read_engine, read_errors, session_scope
 from models.event_signals import EventSignals
 from models.settings import Settings
 from models.tables import Job, JobEvent
@@ -24,20 +24,20 @@ from models.tables import Job, JobEvent
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 
-def _read(settings: Settings, job_id: str, after: int) -> tuple[str | None, list[JobEvent]]:
-    """The job's status and its events after ``after``.
+def _read(settings: Settings, job_id: str, after: int) -> tuple[str | None, list[Row[Any]]]:
+    """The job's status and its events after ``after``: two reads on the API's read engine.
 
     The status is read first: a final status was committed together with its event, so the
     events read next include it.
     """
-    with session_scope(settings.database_url) as session:
-        status = session.scalar(select(Job.status).where(Job.id == job_id))
-        rows = session.scalars(
-            select(JobEvent)
+    with read_errors(), get_read_engine(settings.database_url).connect() as connection:
+        status = connection.scalar(select(Job.status).where(Job.id == job_id))
+        rows = connection.execute(
+            select(JobEvent.id, JobEvent.type, JobEvent.data)
             .where(JobEvent.job_id == job_id, JobEvent.id > after)
             .order_by(JobEvent.id)
         ).all()
-        return status, list(rows)
+    return status, list(rows)
 
 
 def _frame(event_id: int | None, kind: str, data: dict[str, Any]) -> str:
@@ -50,7 +50,7 @@ async def _stream(
     request: Request, settings: Settings, job_id: str, after: int
 ) -> AsyncIterator[str]:
     """The job's events after ``after``, read again whenever the job may have new ones (see
-    ``models.event_signals``) or ``events_poll_seconds`` have passed, until it ends."""
+    ``models.event_signals``) or its poll period has passed, until it ends."""
     yield "retry: 2000\n\n"
     last_write = time.monotonic()
     signals: EventSignals = request.app.state.event_signals
@@ -73,7 +73,7 @@ async def _stream(
             if await request.is_disconnected():
                 return
             with suppress(TimeoutError):
-                async with asyncio.timeout(settings.events_poll_seconds):
+                async with asyncio.timeout(signals.poll_seconds(settings.events_poll_seconds)):
                     await changed.wait()
 
 

@@ -1,5 +1,6 @@
-"""On PostgreSQL, a committed job event wakes the streams of that job, and only those; the
-listener survives its connection being killed. On SQLite streams poll."""
+"""On PostgreSQL, a committed job event (or the job's deletion) wakes the streams of that job,
+and only those; the listener survives its connection being killed, and while it listens,
+streams hardly poll. On SQLite streams poll."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import psycopg
 from sqlalchemy.orm import Session
 
 from models import jobs
-from models.event_signals import PollOnly, PostgresSignals, event_signals
+from models.event_signals import LIVE_POLL_SECONDS, PollOnly, PostgresSignals, event_signals
 from tests.models.conftest import database_url
 
 WAIT = 10  # seconds before a wake-up that should come counts as missing (they take ms)
@@ -75,6 +76,40 @@ def test_the_listener_comes_back_after_its_connection_is_killed(pg_session: Sess
             await asyncio.wait_for(signals.connected.wait(), WAIT)
             changed.clear()
             await _add_event(pg_session, job_id)
+            await asyncio.wait_for(changed.wait(), WAIT)
+        await signals.close()
+
+    asyncio.run(check())
+
+
+def test_streams_poll_slowly_only_while_the_listener_is_up(pg_session: Session) -> None:
+    job_id = _job(pg_session)
+    signals = PostgresSignals(database_url(pg_session))
+    assert PollOnly().poll_seconds(0.2) == 0.2
+
+    async def check() -> None:
+        assert signals.poll_seconds(0.2) == 0.2  # not listening yet: a notification could be lost
+        async with signals.changes(job_id):
+            await asyncio.wait_for(signals.connected.wait(), WAIT)
+            assert signals.poll_seconds(0.2) == LIVE_POLL_SECONDS
+        await signals.close()
+
+    asyncio.run(check())
+
+
+def test_deleting_a_job_wakes_its_streams(pg_session: Session) -> None:
+    job_id = _job(pg_session)
+    signals = PostgresSignals(database_url(pg_session))
+
+    def delete() -> None:
+        jobs.delete(pg_session, job_id)
+        pg_session.commit()
+
+    async def check() -> None:
+        async with signals.changes(job_id) as changed:
+            await asyncio.wait_for(signals.connected.wait(), WAIT)
+            changed.clear()
+            await asyncio.to_thread(delete)
             await asyncio.wait_for(changed.wait(), WAIT)
         await signals.close()
 
