@@ -6,7 +6,6 @@ supplies, which is how the worker records each epoch and learns that a job was c
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -90,29 +89,12 @@ class _ServiceCallback:
         import keras
 
         class Callback(keras.callbacks.Callback):
-            # Keras runs batch hooks on its own threads when every callback allows it, as in
-            # a plain fit: training then never waits for a batch's logs to become numbers.
-            # With a hook that does not, it converts them on the training thread after every
-            # step. This one only hands numbers over and sets flags; the threads may finish
-            # out of order, so a batch older than the last one reported is skipped. (Keras
-            # waits for them all before each epoch's end.)
-            async_safe = True
-
             def __init__(self) -> None:
                 super().__init__()
                 self.stopped = False
-                self.last_batch = -1
-                self.lock = threading.Lock()
-
-            def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-                self.last_batch = -1
 
             def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-                with self.lock:
-                    if batch < self.last_batch:
-                        return
-                    self.last_batch = batch
-                    reporter.batch_end(batch + 1, self.params.get("steps"), logs or {})
+                reporter.batch_end(batch + 1, self.params.get("steps"), logs or {})
                 if reporter.stop_reason():
                     self.stopped = True
                     self.model.stop_training = True

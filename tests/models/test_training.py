@@ -24,16 +24,13 @@ class Recorder:
 
     def __init__(self) -> None:
         self.epochs: list[dict[str, Any]] = []
-        self.steps: list[list[int]] = [[]]  # per epoch, the steps reported
-        self.logs: list[dict[str, Any]] = []
+        self.batches = 0
 
     def batch_end(self, step: int, steps: int | None, logs: dict[str, Any]) -> None:
-        self.steps[-1].append(step)
-        self.logs.append(logs)
+        self.batches += 1
 
     def epoch_end(self, model: Any, epoch: int, logs: dict[str, Any]) -> None:
         self.epochs.append(logs)
-        self.steps.append([])
 
     def stop_reason(self) -> str | None:
         return None
@@ -91,11 +88,7 @@ def test_trains_and_evaluates(h5_dataset: Path, stream_bytes: int) -> None:
     outcome, recorder = _run(h5_dataset, stream_bytes, validation_split=0.25)
     assert sorted(outcome.history) == ["accuracy", "loss", "val_accuracy", "val_loss"]
     assert len(recorder.epochs) == 2
-    # Keras reports batches from its own threads: in order, possibly not every one, and each
-    # epoch's last (450 training rows in batches of 64: 8 steps), as numbers.
-    for steps in recorder.steps[:2]:
-        assert steps == sorted(set(steps)) and steps[-1] == 8
-    assert all(isinstance(logs["loss"], float) for logs in recorder.logs)
+    assert recorder.batches == 2 * 8  # 450 training rows in batches of 64, each epoch
     assert sorted(outcome.evaluation) == ["accuracy", "loss"]
 
 
@@ -106,18 +99,3 @@ def test_streamed_and_in_memory_see_the_same_data(h5_dataset: Path) -> None:
     assert streamed.evaluation is not None and in_memory.evaluation is not None
     assert streamed.evaluation.keys() == in_memory.evaluation.keys()
     assert abs(streamed.history["loss"][0] - in_memory.history["loss"][0]) < 1e-4
-
-
-def test_batch_reports_that_finish_out_of_order_never_go_back() -> None:
-    from models.training import _ServiceCallback
-
-    recorder = Recorder()
-    callback = _ServiceCallback(recorder)
-    callback.set_params({"steps": 8})
-    assert callback.async_safe  # Keras may call the batch hooks on its own threads
-    callback.on_epoch_begin(0)
-    for batch in (0, 2, 1, 3):  # batch 1's thread finished after batch 2's
-        callback.on_train_batch_end(batch, {"loss": 0.5})
-    callback.on_epoch_begin(1)
-    callback.on_train_batch_end(0, {"loss": 0.4})
-    assert recorder.steps == [[1, 3, 4, 1]]  # batch 1 skipped; epoch 2 counts afresh
