@@ -13,32 +13,33 @@ from models.db import get_sessionmaker
 from tests.services import drop_postgres_database, postgres_database
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def session(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Session]:
-    """A session on a fresh database of each kind (PostgreSQL: skipped if absent, not in CI)."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path / 'jobs.db'}"
-        name = None
-    else:
-        name = f"remotefit_test_{uuid.uuid4().hex[:12]}"
-        url = postgres_database(name)
+def _session_on(url: str) -> Iterator[Session]:
     maker = get_sessionmaker(url)
     with maker() as db:
         yield db
     maker.kw["bind"].dispose()
-    if name:
-        drop_postgres_database(name)
+
+
+def _postgres_session() -> Iterator[Session]:
+    """A session on a new PostgreSQL database, dropped afterwards (skipped if absent, not in CI)."""
+    name = f"remotefit_test_{uuid.uuid4().hex[:12]}"
+    yield from _session_on(postgres_database(name))
+    drop_postgres_database(name)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def session(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Session]:
+    """A session on a fresh database of each kind."""
+    if request.param == "sqlite":
+        yield from _session_on(f"sqlite:///{tmp_path / 'jobs.db'}")
+    else:
+        yield from _postgres_session()
 
 
 @pytest.fixture
 def pg_session() -> Iterator[Session]:
     """A session on a fresh PostgreSQL database, for what only PostgreSQL does."""
-    name = f"remotefit_test_{uuid.uuid4().hex[:12]}"
-    maker = get_sessionmaker(postgres_database(name))
-    with maker() as db:
-        yield db
-    maker.kw["bind"].dispose()
-    drop_postgres_database(name)
+    yield from _postgres_session()
 
 
 def database_url(session: Session) -> str:
