@@ -63,7 +63,7 @@ class PostgresSignals:
         self.conninfo = postgres_conninfo(database_url)
         self._changed: dict[str, set[asyncio.Event]] = {}
         self._listening: asyncio.Task[None] | None = None
-        self.connected = asyncio.Event()  # for tests and health: the listener is live
+        self.connected = asyncio.Event()  # the listener is live: streams may poll slowly
 
     @asynccontextmanager
     async def changes(self, job_id: str) -> AsyncIterator[asyncio.Event]:
