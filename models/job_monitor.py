@@ -55,10 +55,12 @@ class JobMonitor(threading.Thread):
         """Called from the training thread: cheap, no I/O."""
         self.progress = {**self.progress, **progress}
 
-    def record_epoch(self, epoch: int, epochs: int, logs: dict[str, Any]) -> None:
+    def record_epoch(
+        self, epoch: int, epochs: int, logs: dict[str, Any], seconds: float | None = None
+    ) -> None:
         """Called from the training thread after a whole epoch: queued, written at the next
         heartbeat (or by ``write_epochs`` when training must know it is written)."""
-        self._epochs.append((epoch, epochs, dict(logs)))
+        self._epochs.append(jobs.EpochLogs(epoch, epochs, dict(logs), seconds))
 
     def write_epochs(self) -> None:
         """Write the epochs recorded so far into the job's history, in one transaction.

@@ -77,8 +77,10 @@ class _Reporter:
     def batch_end(self, step: int, steps: int | None, logs: dict[str, Any]) -> None:
         self.monitor.update(step=step, steps=steps, loss=logs.get("loss"))
 
-    def epoch_end(self, model: keras.Model, epoch: int, logs: dict[str, Any]) -> None:
-        self.monitor.record_epoch(epoch, self.epochs, logs)  # written by the monitor thread
+    def epoch_end(
+        self, model: keras.Model, epoch: int, logs: dict[str, Any], seconds: float
+    ) -> None:
+        self.monitor.record_epoch(epoch, self.epochs, logs, seconds)  # the monitor writes it
         self.epoch_weights = model.get_weights()
         self.monitor.update(epoch=epoch + 1, epochs=self.epochs, step=0)
         # Writing a checkpoint costs about as much as a short epoch, so it is written at most

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, defer
@@ -289,13 +289,19 @@ def record_epoch(
     epochs: int,
     logs: dict[str, Any],
     worker: str | None = None,
+    seconds: float | None = None,
 ) -> dict[str, Any] | None:
     """Append one epoch's logs to the history; see :func:`record_epochs`."""
-    return record_epochs(session, job_id, [(epoch, epochs, logs)], worker)
+    return record_epochs(session, job_id, [EpochLogs(epoch, epochs, logs, seconds)], worker)
 
 
-EpochLogs = tuple[int, int, dict[str, Any]]
-"""One finished epoch: its index (0-based), the job's epochs, and Keras' logs."""
+class EpochLogs(NamedTuple):
+    """One finished epoch, as training reports it."""
+
+    epoch: int  # 0-based, as Keras counts in callbacks
+    epochs: int  # the job's
+    logs: dict[str, Any]  # Keras' logs
+    seconds: float | None = None  # its wall time in the worker
 
 
 def record_epochs(
@@ -317,11 +323,14 @@ def record_epochs(
     if job is None or (worker is not None and (job.status != "running" or job.worker != worker)):
         return None
     history = {key: list(values) for key, values in (job.history or {}).items()}
-    for epoch, epochs, logs in finished:
+    for epoch, epochs, logs, seconds in finished:
         clean = {key: clean_number(value) for key, value in logs.items()}
         for key, value in clean.items():
             history.setdefault(key, []).append(value)
-        add_event(session, job_id, "epoch", {"epoch": epoch + 1, "epochs": epochs, "logs": clean})
+        data = {"epoch": epoch + 1, "epochs": epochs, "logs": clean}
+        if seconds is not None:
+            data["seconds"] = round(seconds, 4)
+        add_event(session, job_id, "epoch", data)
         job.progress = {**(job.progress or {}), "epoch": epoch + 1, "epochs": epochs}
     job.history = history
     return {"cancel_requested": job.cancel_requested}

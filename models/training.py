@@ -6,6 +6,7 @@ supplies, which is how the worker records each epoch and learns that a job was c
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -34,8 +35,14 @@ class Reporter(Protocol):
     def batch_end(self, step: int, steps: int | None, logs: dict[str, Any]) -> None:
         """After each batch: must be cheap (no I/O; it runs on the training thread)."""
 
-    def epoch_end(self, model: keras.Model, epoch: int, logs: dict[str, Any]) -> None:
-        """After each complete epoch: record it and checkpoint the model."""
+    def epoch_end(
+        self, model: keras.Model, epoch: int, logs: dict[str, Any], seconds: float
+    ) -> None:
+        """After each complete epoch: record it and checkpoint the model.
+
+        ``seconds`` is the epoch's wall time, from the end of the one before (or from the start
+        of training): all the job spent on it, the previous epoch's reporting included.
+        """
 
     def stop_reason(self) -> str | None:
         """Why training must stop now (cancelled, time limit, ...), or None to go on."""
@@ -92,6 +99,10 @@ class _ServiceCallback:
             def __init__(self) -> None:
                 super().__init__()
                 self.stopped = False
+                self.mark = time.perf_counter()
+
+            def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+                self.mark = time.perf_counter()
 
             def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
                 reporter.batch_end(batch + 1, self.params.get("steps"), logs or {})
@@ -100,8 +111,10 @@ class _ServiceCallback:
                     self.model.stop_training = True
 
             def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+                now = time.perf_counter()
+                seconds, self.mark = now - self.mark, now
                 if not self.stopped:  # an epoch cut short is not recorded nor checkpointed
-                    reporter.epoch_end(self.model, epoch, dict(logs or {}))
+                    reporter.epoch_end(self.model, epoch, dict(logs or {}), seconds)
 
         return Callback()
 

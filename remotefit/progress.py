@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Any
 
 from remotefit.http import Event
@@ -44,11 +43,19 @@ class Progress:
             if self.bar is not None:
                 self.bar.update(self.steps or 1, values=logs, finalize=True)
             else:
-                line = " - ".join(f"{k}: {v:.4f}" for k, v in logs)
-                print(f"Epoch {epoch + 1}/{self.epochs} - {line}", file=sys.stdout, flush=True)
+                print(self._epoch_line(epoch, data.get("seconds"), logs), flush=True)
             self.bar = None
         elif event.type == "status" and data.get("status") in ("failed", "cancelled"):
             print(f"\njob {data['status']}: {(data.get('error') or {}).get('message', '')}")
+
+    def _epoch_line(self, epoch: int, seconds: float | None, logs: list[tuple[str, float]]) -> str:
+        """Keras' ``verbose=2`` line: the epoch's time and time per step, then its logs."""
+        parts = [f"Epoch {epoch + 1}/{self.epochs}"]
+        if seconds is not None:
+            parts.append(f"{seconds:.0f}s")
+            if self.steps:
+                parts.append(f"{seconds / self.steps * 1000:.0f}ms/step")
+        return " - ".join(parts + [f"{k}: {v:.4f}" for k, v in logs])
 
     def _start(self, epoch: int, steps: int | None) -> None:
         if epoch == self.epoch:

@@ -187,6 +187,8 @@ def test_stream_from_submission_to_the_end(live_run: LiveRun) -> None:
     epochs = stream.of("epoch")
     assert [e.data["epoch"] for e in epochs] == [1, 2]
     assert all(e.data["epochs"] == 2 for e in epochs)
+    running_s = job["timings"]["running_s"]
+    assert all(0 < e.data["seconds"] < running_s for e in epochs), "each epoch's wall time"
     for index, event in enumerate(epochs):
         logs = event.data["logs"]
         assert set(logs) == {"loss", "accuracy", "val_loss", "val_accuracy"}

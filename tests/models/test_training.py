@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
@@ -24,13 +25,15 @@ class Recorder:
 
     def __init__(self) -> None:
         self.epochs: list[dict[str, Any]] = []
+        self.seconds: list[float] = []
         self.batches = 0
 
     def batch_end(self, step: int, steps: int | None, logs: dict[str, Any]) -> None:
         self.batches += 1
 
-    def epoch_end(self, model: Any, epoch: int, logs: dict[str, Any]) -> None:
+    def epoch_end(self, model: Any, epoch: int, logs: dict[str, Any], seconds: float) -> None:
         self.epochs.append(logs)
+        self.seconds.append(seconds)
 
     def stop_reason(self) -> str | None:
         return None
@@ -90,6 +93,14 @@ def test_trains_and_evaluates(h5_dataset: Path, stream_bytes: int) -> None:
     assert len(recorder.epochs) == 2
     assert recorder.batches == 2 * 8  # 450 training rows in batches of 64, each epoch
     assert sorted(outcome.evaluation) == ["accuracy", "loss"]
+
+
+def test_each_epoch_reports_its_wall_time(h5_dataset: Path) -> None:
+    started = time.perf_counter()
+    _, recorder = _run(h5_dataset, 1 << 30, epochs=3)
+    took = time.perf_counter() - started
+    assert len(recorder.seconds) == 3 and all(seconds > 0 for seconds in recorder.seconds)
+    assert sum(recorder.seconds) < took  # back to back, within the whole run
 
 
 def test_streamed_and_in_memory_see_the_same_data(h5_dataset: Path) -> None:
