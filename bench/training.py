@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -66,18 +68,59 @@ def overhead(client: httpx.Client, folder: Path, repeats: int) -> dict[str, floa
     }
 
 
+class EpochClock:
+    """A Keras callback timing each epoch as the worker does (``seconds`` of its epoch events).
+
+    From the end of one epoch to the end of the next: all the epoch cost, whatever happens
+    between two epochs included.
+    """
+
+    def __new__(cls) -> Any:
+        import keras
+
+        class Clock(keras.callbacks.Callback):
+            def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+                self.seconds: list[float] = []
+                self.mark = time.perf_counter()
+
+            def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+                now = time.perf_counter()
+                self.seconds.append(now - self.mark)
+                self.mark = now
+
+        return Clock()
+
+
+def epoch_seconds(client: httpx.Client, job_id: str) -> list[float]:
+    """Each epoch's wall time in the worker, from the job's (finished) event stream."""
+    seconds, kind = [], ""
+    with client.stream("GET", f"/v1/jobs/{job_id}/events", params={"after": 0}) as stream:
+        stream.raise_for_status()
+        for line in stream.iter_lines():
+            if line.startswith("event: "):
+                kind = line.removeprefix("event: ")
+            elif line.startswith("data: ") and kind == "epoch":
+                seconds.append(float(json.loads(line.removeprefix("data: "))["seconds"]))
+    return seconds
+
+
 def step_ratio(
-    client: httpx.Client, folder: Path, rows: int, epochs: tuple[int, int], repeats: int
+    client: httpx.Client, folder: Path, rows: int, epochs: int, repeats: int
 ) -> dict[str, Any]:
     """Steady-state seconds per step in the worker ÷ under a direct fit (same model and data).
 
-    Each side is timed at two epoch counts; the difference divided by the extra steps leaves
-    out everything that happens once per job (start, tracing, evaluation, saving). The served
-    time is the worker's own (``timings.running_s``). The sides alternate, and the figure is
-    the median of each round's ratio: on a two-core machine a single side's seconds per step
-    swung by a quarter from one round to the next (1.0 to 1.7 ms), while the two sides of a
-    round share most of the machine's mood; a ratio of two medians over five rounds still
-    moved between 1.02 and 1.16 from one run to the next with the same code.
+    Each side's figure for one job is the median wall time of its epochs after the first
+    (which traces the model): the worker's own, reported with each epoch, against the same
+    clock around a direct ``model.fit``. A round runs served, direct, direct, served, so that
+    a machine slowing down or speeding up through the round weighs on both sides alike; the
+    figure is the median of the rounds' ratios.
+
+    Why not whole jobs: the difference of two jobs' times at two epoch counts (the first
+    estimator) carried the noise of four jobs and everything each does once; on this
+    two-core machine it moved between 1.02 and 1.16 for the same code. Why the median epoch:
+    about one epoch in ten, on either side, stalls for ~0.5 s with both cores idle (seen in a
+    plain ``model.fit`` with no service running: the same CPU time, twice the wall time), and
+    one stall more or less on one side moved a round's ratio by 10 %.
     """
     rng = np.random.default_rng(1)
     arrays = {
@@ -87,23 +130,41 @@ def step_ratio(
         "y_test": rng.integers(2, size=(100, 1)),
     }
     dataset = upload_arrays(client, folder, "steps", **arrays)
+    steps = -(-rows // 128)
 
-    def served(count: int) -> float:
-        job: dict[str, Any] = run_job(client, seed_job(dataset, epochs=count))[1]
-        return float(job["timings"]["running_s"])
+    def served() -> float:
+        job: dict[str, Any] = run_job(client, seed_job(dataset, epochs=epochs))[1]
+        return median(epoch_seconds(client, job["id"])[1:]) / steps
 
-    def direct(count: int) -> float:
-        return direct_seed(arrays, count, folder)
+    def direct() -> float:
+        model = seed_model()
+        model.compile(loss="binary_crossentropy", optimizer="rmsprop", metrics=["accuracy"])
+        clock = EpochClock()
+        model.fit(
+            arrays["x_train"],
+            arrays["y_train"],
+            epochs=epochs,
+            batch_size=128,
+            verbose=0,
+            callbacks=[clock],
+        )
+        return median(clock.seconds[1:]) / steps
 
-    served(1)
-    direct(1)
-    ratios = []
+    served()
+    direct()
+    ratios, served_s, direct_s = [], [], []
     for _ in range(repeats):
-        long_served, long_direct = served(epochs[1]), direct(epochs[1])
-        short_served, short_direct = served(epochs[0]), direct(epochs[0])
-        ratios.append((long_served - short_served) / (long_direct - short_direct))
-    steps = -(-rows // 128) * (epochs[1] - epochs[0])
-    return {"ratio": median(ratios), "ratios": sorted(ratios), "steps": steps}
+        first, one, other, last = served(), direct(), direct(), served()
+        ratios.append((first + last) / (one + other))
+        served_s += [first, last]
+        direct_s += [one, other]
+    return {
+        "ratio": median(ratios),
+        "ratios": sorted(ratios),
+        "served_ms_per_step": median(served_s) * 1000,
+        "direct_ms_per_step": median(direct_s) * 1000,
+        "steps_per_epoch": steps,
+    }
 
 
 def cold_script_seconds(folder: Path) -> float:
