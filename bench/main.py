@@ -36,7 +36,7 @@ class Sizes:
     status_seconds: float
 
 
-FULL = Sizes(9, 64_000, 6, 9, 50, 100, 100, 1024, 2048, 5.0)
+FULL = Sizes(9, 64_000, 6, 15, 50, 100, 100, 1024, 2048, 5.0)
 SMOKE = Sizes(1, 2_000, 2, 1, 3, 3, 3, 8, 8, 0.5)
 
 TARGETS = {
