@@ -56,11 +56,16 @@ class JobMonitor(threading.Thread):
         self.progress = {**self.progress, **progress}
 
     def record_epoch(
-        self, epoch: int, epochs: int, logs: dict[str, Any], seconds: float | None = None
+        self,
+        epoch: int,
+        epochs: int,
+        logs: dict[str, Any],
+        seconds: float | None = None,
+        steps: int | None = None,
     ) -> None:
         """Called from the training thread after a whole epoch: queued, written at the next
         heartbeat (or by ``write_epochs`` when training must know it is written)."""
-        self._epochs.append(jobs.EpochLogs(epoch, epochs, dict(logs), seconds))
+        self._epochs.append(jobs.EpochLogs(epoch, epochs, dict(logs), seconds, steps))
 
     def write_epochs(self) -> None:
         """Write the epochs recorded so far into the job's history, in one transaction.

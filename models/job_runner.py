@@ -80,7 +80,8 @@ class _Reporter:
     def epoch_end(
         self, model: keras.Model, epoch: int, logs: dict[str, Any], seconds: float
     ) -> None:
-        self.monitor.record_epoch(epoch, self.epochs, logs, seconds)  # the monitor writes it
+        steps = self.monitor.progress.get("steps")  # from the epoch's batches
+        self.monitor.record_epoch(epoch, self.epochs, logs, seconds, steps)  # the monitor writes it
         self.epoch_weights = model.get_weights()
         self.monitor.update(epoch=epoch + 1, epochs=self.epochs, step=0)
         # Writing a checkpoint costs about as much as a short epoch, so it is written at most

@@ -302,6 +302,7 @@ class EpochLogs(NamedTuple):
     epochs: int  # the job's
     logs: dict[str, Any]  # Keras' logs
     seconds: float | None = None  # its wall time in the worker
+    steps: int | None = None  # its batches
 
 
 def record_epochs(
@@ -323,13 +324,15 @@ def record_epochs(
     if job is None or (worker is not None and (job.status != "running" or job.worker != worker)):
         return None
     history = {key: list(values) for key, values in (job.history or {}).items()}
-    for epoch, epochs, logs, seconds in finished:
+    for epoch, epochs, logs, seconds, steps in finished:
         clean = {key: clean_number(value) for key, value in logs.items()}
         for key, value in clean.items():
             history.setdefault(key, []).append(value)
         data = {"epoch": epoch + 1, "epochs": epochs, "logs": clean}
         if seconds is not None:
             data["seconds"] = round(seconds, 4)
+        if steps is not None:
+            data["steps"] = steps
         add_event(session, job_id, "epoch", data)
         job.progress = {**(job.progress or {}), "epoch": epoch + 1, "epochs": epochs}
     job.history = history

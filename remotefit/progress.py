@@ -38,7 +38,7 @@ class Progress:
                 self.bar.update(int(data["step"]), values=[("loss", float(data["loss"]))])
         elif event.type == "epoch":
             epoch = int(data["epoch"]) - 1
-            self._start(epoch, self.steps)
+            self._start(epoch, data.get("steps") or self.steps)
             logs = [(k, float(v)) for k, v in data["logs"].items() if v is not None]
             if self.bar is not None:
                 self.bar.update(self.steps or 1, values=logs, finalize=True)

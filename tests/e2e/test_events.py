@@ -189,6 +189,7 @@ def test_stream_from_submission_to_the_end(live_run: LiveRun) -> None:
     assert all(e.data["epochs"] == 2 for e in epochs)
     running_s = job["timings"]["running_s"]
     assert all(0 < e.data["seconds"] < running_s for e in epochs), "each epoch's wall time"
+    assert all(e.data["steps"] == live_run.batches // 2 for e in epochs)
     for index, event in enumerate(epochs):
         logs = event.data["logs"]
         assert set(logs) == {"loss", "accuracy", "val_loss", "val_accuracy"}
