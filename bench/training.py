@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import textwrap
@@ -14,6 +13,7 @@ import httpx
 import numpy as np
 
 from bench.common import Timer, median, run_job, seed_arrays, seed_job, seed_model, upload_arrays
+from remotefit.http import parse_sse
 
 SEED_SCRIPT = textwrap.dedent(
     """
@@ -93,15 +93,10 @@ class EpochClock:
 
 def epoch_seconds(client: httpx.Client, job_id: str) -> list[float]:
     """Each epoch's wall time in the worker, from the job's (finished) event stream."""
-    seconds, kind = [], ""
     with client.stream("GET", f"/v1/jobs/{job_id}/events", params={"after": 0}) as stream:
         stream.raise_for_status()
-        for line in stream.iter_lines():
-            if line.startswith("event: "):
-                kind = line.removeprefix("event: ")
-            elif line.startswith("data: ") and kind == "epoch":
-                seconds.append(float(json.loads(line.removeprefix("data: "))["seconds"]))
-    return seconds
+        events = list(parse_sse(stream.iter_lines()))
+    return [float(event.data["seconds"]) for event in events if event.type == "epoch"]
 
 
 def step_ratio(

@@ -99,7 +99,6 @@ class _ServiceCallback:
             def __init__(self) -> None:
                 super().__init__()
                 self.stopped = False
-                self.mark = time.perf_counter()
 
             def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
                 self.mark = time.perf_counter()
