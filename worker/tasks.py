@@ -7,14 +7,20 @@ import socket
 from celery import shared_task
 
 from worker.app import TRAIN_TASK
+from worker.shallow import call_on_fresh_thread
 
 
 @shared_task(name=TRAIN_TASK, acks_late=True, reject_on_worker_lost=True)
 def train(job_id: str) -> str:
-    """Train one job by id; the job row says what to do and records what happened."""
+    """Train one job by id; the job row says what to do and records what happened.
+
+    The job runs on a thread of its own, below none of Celery's frames: TensorFlow's time per
+    step grows with the depth of the Python stack it trains under (see ``worker.shallow``).
+    """
     import os
 
     from models.job_runner import run_job
     from models.settings import get_settings
 
-    return run_job(job_id, get_settings(), f"{socket.gethostname()}:{os.getpid()}")
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+    return call_on_fresh_thread(run_job, job_id, get_settings(), worker, name=f"job-{job_id[:8]}")
