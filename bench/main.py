@@ -27,7 +27,7 @@ class Sizes:
     repeats: int
     step_rows: int
     step_epochs: int
-    step_repeats: int
+    step_rounds: int
     dispatches: int
     submissions: int
     inspections: int
@@ -122,7 +122,7 @@ def measure(sizes: Sizes, folder: Path) -> dict[str, Any]:
 
         def steps() -> None:
             steps = training.step_ratio(
-                client, folder, sizes.step_rows, sizes.step_epochs, sizes.step_repeats
+                redis, folder, sizes.step_rows, sizes.step_epochs, sizes.step_rounds
             )
             figures["step_ratio"] = steps["ratio"]
             figures["details"]["steps"] = steps

@@ -5,7 +5,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,9 @@ import httpx
 import numpy as np
 
 from bench.common import Timer, median, run_job, seed_arrays, seed_job, seed_model, upload_arrays
+from bench.direct import DirectProcess
 from remotefit.http import parse_sse
+from tests.services import Service
 
 SEED_SCRIPT = textwrap.dedent(
     """
@@ -68,29 +69,6 @@ def overhead(client: httpx.Client, folder: Path, repeats: int) -> dict[str, floa
     }
 
 
-class EpochClock:
-    """A Keras callback timing each epoch as the worker does (``seconds`` of its epoch events).
-
-    From the end of one epoch to the end of the next: all the epoch cost, whatever happens
-    between two epochs included.
-    """
-
-    def __new__(cls) -> Any:
-        import keras
-
-        class Clock(keras.callbacks.Callback):
-            def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
-                self.seconds: list[float] = []
-                self.mark = time.perf_counter()
-
-            def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-                now = time.perf_counter()
-                self.seconds.append(now - self.mark)
-                self.mark = now
-
-        return Clock()
-
-
 def epoch_seconds(client: httpx.Client, job_id: str) -> list[float]:
     """Each epoch's wall time in the worker, from the job's (finished) event stream."""
     with client.stream("GET", f"/v1/jobs/{job_id}/events", params={"after": 0}) as stream:
@@ -100,22 +78,26 @@ def epoch_seconds(client: httpx.Client, job_id: str) -> list[float]:
 
 
 def step_ratio(
-    client: httpx.Client, folder: Path, rows: int, epochs: int, repeats: int
+    service: Service, folder: Path, rows: int, epochs: int, rounds: int
 ) -> dict[str, Any]:
     """Steady-state seconds per step in the worker ÷ under a direct fit (same model and data).
 
     Each side's figure for one job is the median wall time of its epochs after the first
     (which traces the model): the worker's own, reported with each epoch, against the same
-    clock around a direct ``model.fit``. A round runs served, direct, direct, served, so that
+    clock around a direct ``model.fit`` in a process of its own (``bench.direct``). Each round
+    restarts the service, so that its jobs run in a fresh worker process, starts a fresh
+    direct process, warms both with one job, then runs served, direct, direct, served, so that
     a machine slowing down or speeding up through the round weighs on both sides alike; the
     figure is the median of the rounds' ratios.
 
-    Why not whole jobs: the difference of two jobs' times at two epoch counts (the first
-    estimator) carried the noise of four jobs and everything each does once; on this
-    two-core machine it moved between 1.02 and 1.16 for the same code. Why the median epoch:
-    about one epoch in ten, on either side, stalls for ~0.5 s with both cores idle (seen in a
-    plain ``model.fit`` with no service running: the same CPU time, twice the wall time), and
-    one stall more or less on one side moved a round's ratio by 10 %.
+    Why fresh processes each round: a process's speed on this machine is a matter of luck
+    that lasts its whole life (see ``bench.direct``); with one process a side, that luck was a
+    bias of several per cent. Why not whole jobs: the difference of two jobs' times at two
+    epoch counts (the first estimator) carried the noise of four jobs and everything each does
+    once; it moved between 1.02 and 1.16 for the same code. Why the median epoch: about one
+    epoch in ten, on either side, stalls for ~0.5 s with both cores idle (seen in a plain
+    ``model.fit`` with no service running), and one stall more or less on one side moved a
+    round's ratio by 10 %.
     """
     rng = np.random.default_rng(1)
     arrays = {
@@ -124,38 +106,33 @@ def step_ratio(
         "x_test": rng.random((100, 20)),
         "y_test": rng.integers(2, size=(100, 1)),
     }
-    dataset = upload_arrays(client, folder, "steps", **arrays)
+    with service.client() as client:
+        dataset = upload_arrays(client, folder, "steps", **arrays)
     steps = -(-rows // 128)
 
-    def served() -> float:
+    def per_step(seconds: list[float]) -> float:
+        return median(seconds[1:]) / steps
+
+    def served(client: httpx.Client, epochs: int = epochs) -> float:
         job: dict[str, Any] = run_job(client, seed_job(dataset, epochs=epochs))[1]
-        return median(epoch_seconds(client, job["id"])[1:]) / steps
+        return per_step(epoch_seconds(client, job["id"]))
 
-    def direct() -> float:
-        model = seed_model()
-        model.compile(loss="binary_crossentropy", optimizer="rmsprop", metrics=["accuracy"])
-        clock = EpochClock()
-        model.fit(
-            arrays["x_train"],
-            arrays["y_train"],
-            epochs=epochs,
-            batch_size=128,
-            verbose=0,
-            callbacks=[clock],
-        )
-        return median(clock.seconds[1:]) / steps
-
-    served()
-    direct()
     ratios, served_s, direct_s = [], [], []
-    for _ in range(repeats):
-        first, one, other, last = served(), direct(), direct(), served()
+    for _ in range(rounds):
+        with DirectProcess(arrays["x_train"], arrays["y_train"]) as direct:
+            service.restart()
+            with service.client() as client:
+                served(client, epochs=2)  # warm: imports, first trace, connections
+                direct.fit(2)
+                first = served(client)
+                one, other = per_step(direct.fit(epochs)), per_step(direct.fit(epochs))
+                last = served(client)
         ratios.append((first + last) / (one + other))
         served_s += [first, last]
         direct_s += [one, other]
     return {
         "ratio": median(ratios),
-        "ratios": sorted(ratios),
+        "ratios": [round(ratio, 3) for ratio in ratios],
         "served_ms_per_step": median(served_s) * 1000,
         "direct_ms_per_step": median(direct_s) * 1000,
         "steps_per_epoch": steps,
