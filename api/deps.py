@@ -8,9 +8,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from models.data.store import LocalStore
 from models.db import session_scope
 from models.settings import Settings
-from models.store import LocalStore
 
 
 # The cheap dependencies are ``async`` so that FastAPI does not send each to the thread pool.

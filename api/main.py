@@ -13,12 +13,12 @@ from api.auth import require_token
 from api.limits import BodyLimit
 from api.routes import artifacts, datasets, events, health, jobs, models
 from api.sweeping import Sweeper
+from models.data.store import LocalStore
 from models.db import get_engine
-from models.event_signals import event_signals
-from models.job_reads import job_reader
+from models.jobs.event_signals import event_signals
+from models.jobs.reads import job_reader
+from models.jobs.sweeper import remove_stale_temp_files
 from models.settings import Settings, get_settings
-from models.store import LocalStore
-from models.sweeper import remove_stale_temp_files
 from worker.app import create_celery
 
 DESCRIPTION = """\
@@ -90,6 +90,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 def _warm_up(settings: Settings) -> None:
     """Import Keras and build one model now, so the first submitted job is not the slow one."""
     from api.examples import SEED_MODEL
-    from models.keras_model import describe
+    from models.keras.model import describe
 
     describe(SEED_MODEL, settings)

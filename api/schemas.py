@@ -7,8 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
-from models import jobs
-from models.job_reads import JobRow
+from models.jobs import records
+from models.jobs.reads import JobRow
 from models.tables import Dataset, Job
 
 
@@ -94,7 +94,7 @@ class JobSummary(_Read):
             "created_at": job.created_at,
             "started_at": job.started_at,
             "finished_at": job.finished_at,
-            "timings": jobs.durations(job),
+            "timings": records.durations(job),
             "links": links,
         }
 

@@ -1,4 +1,4 @@
-"""The API's background sweeper thread (see ``models.sweeper``)."""
+"""The API's background sweeper thread (see ``models.jobs.sweeper``)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ import threading
 from celery import Celery
 
 from api.dispatch import broker_backlog, enqueue
+from models.data.store import LocalStore
 from models.db import session_scope
+from models.jobs.sweeper import remove_stale_temp_files, sweep
 from models.settings import Settings
-from models.store import LocalStore
-from models.sweeper import remove_stale_temp_files, sweep
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from fastapi import Request
 from python_multipart.multipart import parse_options_header
 from starlette.concurrency import run_in_threadpool
 
-from models import disk_space
+from models.data import disk_space
 from models.errors import InvalidRequest
 
 FLUSH_BYTES = 4 * 1024 * 1024

@@ -87,7 +87,7 @@ def get_read_engine(database_url: str) -> Engine:
     A status read is one SELECT; in a transaction with a pre-ping it took six round trips.
     After a database restart a stale connection fails one request (a 503), and SQLAlchemy
     then drops the whole pool. It serves the reads of event streams, and on SQLite the job
-    status reads (on PostgreSQL, ``models.job_reads`` reads those without any engine).
+    status reads (on PostgreSQL, ``models.jobs.reads`` reads those without any engine).
     """
     get_engine(database_url)  # the tables exist
     return _new_engine(

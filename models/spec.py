@@ -1,7 +1,7 @@
 """The job spec: what a user sends to ``POST /v1/jobs``, with the names of Keras itself.
 
-Pydantic checks the form (types, ranges, unknown keys); ``models.validation`` checks the content
-against the model and the datasets before the job is queued.
+Pydantic checks the form (types, ranges, unknown keys); ``models.jobs.validation`` checks the
+content against the model and the datasets before the job is queued.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from models.dialects import parse_model_text
 from models.errors import InvalidModel
+from models.model_text import parse_model_text
 
 # A reference to arrays: a name in the dataset, a list of names (one per model input/output),
 # an object keyed by input/output layer name, or ``{"columns": [...]}`` to stack 1-D arrays (CSV

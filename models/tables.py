@@ -9,6 +9,9 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Integer, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+FINAL = ("succeeded", "failed", "cancelled")
+"""The statuses a job never leaves."""
+
 
 def new_id() -> str:
     """A random, URL-safe id."""

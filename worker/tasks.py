@@ -1,4 +1,4 @@
-"""Celery tasks: a few lines around ``models.job_runner``."""
+"""Celery tasks: a few lines around ``models.jobs.runner``."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ def train(job_id: str) -> str:
     """
     import os
 
-    from models.job_runner import run_job
+    from models.jobs.runner import run_job
     from models.settings import get_settings
 
     worker = f"{socket.gethostname()}:{os.getpid()}"

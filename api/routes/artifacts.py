@@ -11,11 +11,13 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 
 from api.deps import SessionDep, SettingsDep, StoreDep
 from api.schemas import PredictRequest, PredictResponse
-from models import dataset_catalog, jobs, prediction
+from models.data import catalog
 from models.errors import ArtifactNotFound, Conflict
+from models.jobs import records
+from models.keras import prediction
+from models.keras.training import ARTIFACTS
+from models.keras.weights_export import keras2_model, weights_json
 from models.tables import Job
-from models.training import ARTIFACTS
-from models.weights_export import keras2_model, weights_json
 
 router = APIRouter(prefix="/v1/jobs", tags=["artifacts"])
 HDF5 = "application/x-hdf5"
@@ -59,7 +61,7 @@ def download_weights(
     By default in the layout of the Keras that wrote the job's model JSON; `json` gives
     `get_weights()` (for `model.set_weights()`) in layer order, for small models.
     """
-    job = jobs.get(session, job_id)
+    job = records.get(session, job_id)
     chosen = format or ("keras2" if keras2_model(job.spec.get("model") or {}) else "keras3")
     if chosen == "json":
         path = _artifact(job, "keras2", store)
@@ -75,7 +77,7 @@ def download_model(
     job_id: str, session: SessionDep, store: StoreDep, format: Literal["keras", "h5"] = "keras"
 ) -> FileResponse:
     """The whole trained model, `.keras` (default) or legacy `.h5`, for `load_model()`."""
-    job = jobs.get(session, job_id)
+    job = records.get(session, job_id)
     media = "application/zip" if format == "keras" else HDF5
     return FileResponse(
         _artifact(job, format, store), media_type=media, filename=_download_name(job, f".{format}")
@@ -89,14 +91,14 @@ async def predict(
     """Predictions of the trained model on inline arrays or on arrays of a dataset."""
 
     def run() -> PredictResponse:
-        job = jobs.get(session, job_id)
+        job = records.get(session, job_id)
         path = _artifact(job, "keras", store)
         if body.dataset is None:
             result = prediction.predict(
                 path, body.x, None, body.batch_size, settings.max_predict_rows
             )
         else:
-            with dataset_catalog.open_reader(session, store, body.dataset) as reader:
+            with catalog.open_reader(session, store, body.dataset) as reader:
                 result = prediction.predict(
                     path, body.x, reader.get, body.batch_size, settings.max_predict_rows
                 )

@@ -10,8 +10,8 @@ from fastapi.concurrency import run_in_threadpool
 from api.deps import SessionDep, SettingsDep, StoreDep
 from api.schemas import DatasetList, DatasetRead
 from api.upload import UPLOAD_OPENAPI, receive_file
-from models import dataset_catalog
-from models.datasets import format_for
+from models.data import catalog
+from models.data.formats import format_for
 
 router = APIRouter(prefix="/v1/datasets", tags=["datasets"])
 
@@ -37,9 +37,7 @@ async def upload_dataset(
     try:
         filename = await receive_file(request, temp, filename)
         format_for(filename)  # an unknown extension is refused before inspecting anything
-        dataset = await run_in_threadpool(
-            dataset_catalog.create, session, store, temp, filename, settings
-        )
+        dataset = await run_in_threadpool(catalog.create, session, store, temp, filename, settings)
     finally:
         temp.unlink(missing_ok=True)
     return DatasetRead.of(dataset)
@@ -52,18 +50,16 @@ def list_datasets(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> DatasetList:
     """List datasets, newest first."""
-    return DatasetList(
-        items=[DatasetRead.of(d) for d in dataset_catalog.listing(session, limit, offset)]
-    )
+    return DatasetList(items=[DatasetRead.of(d) for d in catalog.listing(session, limit, offset)])
 
 
 @router.get("/{dataset_id}")
 def get_dataset(dataset_id: str, session: SessionDep) -> DatasetRead:
     """One dataset and its arrays."""
-    return DatasetRead.of(dataset_catalog.get(session, dataset_id))
+    return DatasetRead.of(catalog.get(session, dataset_id))
 
 
 @router.delete("/{dataset_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_dataset(dataset_id: str, session: SessionDep, store: StoreDep) -> None:
     """Delete a dataset and its file (refused while an unfinished job uses it)."""
-    dataset_catalog.delete(session, store, dataset_id)
+    catalog.delete(session, store, dataset_id)

@@ -15,11 +15,11 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy import Row, select
 
 from api.deps import SettingsDep
-from models import jobs
 from models.db import get_read_engine, read_errors, session_scope
-from models.event_signals import EventSignals
+from models.jobs import records
+from models.jobs.event_signals import EventSignals
 from models.settings import Settings
-from models.tables import Job, JobEvent
+from models.tables import FINAL, Job, JobEvent
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
@@ -50,7 +50,7 @@ async def _stream(
     request: Request, settings: Settings, job_id: str, after: int
 ) -> AsyncIterator[str]:
     """The job's events after ``after``, read again whenever the job may have new ones (see
-    ``models.event_signals``) or its poll period has passed, until it ends."""
+    ``models.jobs.event_signals``) or its poll period has passed, until it ends."""
     yield "retry: 2000\n\n"
     last_write = time.monotonic()
     signals: EventSignals = request.app.state.event_signals
@@ -65,7 +65,7 @@ async def _stream(
             if status is None:
                 yield _frame(None, "deleted", {"status": "deleted"})  # not a stored event
                 return
-            if status in jobs.FINAL:
+            if status in FINAL:
                 return
             if time.monotonic() - last_write >= settings.events_heartbeat_seconds:
                 yield ": keep-alive\n\n"
@@ -97,7 +97,7 @@ async def job_events(
 
     def check() -> None:
         with session_scope(settings.database_url) as session:
-            jobs.get(session, job_id)
+            records.get(session, job_id)
 
     await run_in_threadpool(check)
     start = int(last_event_id) if last_event_id and last_event_id.isdigit() else after or 0

@@ -10,11 +10,12 @@ from api.deps import SessionDep, SettingsDep, StoreDep
 from api.dispatch import enqueue
 from api.examples import JOB_EXAMPLES
 from api.schemas import JobList, JobRead, JobSummary
-from models import dataset_catalog, initial_weights, jobs
+from models.data import catalog
 from models.errors import ServiceUnavailable
-from models.job_reads import JobRow
+from models.jobs import initial_weights, records
+from models.jobs.reads import JobRow
+from models.jobs.validation import check_job, referenced_datasets
 from models.spec import JobCreate
-from models.validation import check_job, referenced_datasets
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 Status = Literal["queued", "running", "succeeded", "failed", "cancelled"]
@@ -28,16 +29,16 @@ def submit_job(
     settings: SettingsDep,
 ) -> JobRead:
     """Validate a job fully, then queue it; a bad job gets a 422 and is never queued."""
-    shapes = dataset_catalog.shapes(session, referenced_datasets(spec))
+    shapes = catalog.shapes(session, referenced_datasets(spec))
     check_job(spec, shapes, settings)
     if spec.initial_weights is not None:
         initial_weights.check_source(session, spec.initial_weights)
-    job = jobs.create(session, spec.model_dump(mode="json"), spec.name)
+    job = records.create(session, spec.model_dump(mode="json"), spec.name)
     session.commit()
     try:
         enqueue(request.app.state.celery, settings.queue, job.id)
     except ServiceUnavailable:
-        jobs.delete(session, job.id)
+        records.delete(session, job.id)
         session.commit()
         raise
     return JobRead.of(job)
@@ -51,7 +52,7 @@ def list_jobs(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> JobList:
     """List jobs, newest first, optionally by status."""
-    rows, total = jobs.listing(session, status, limit, offset)
+    rows, total = records.listing(session, status, limit, offset)
     return JobList(
         items=[JobSummary.of(job) for job in rows], total=total, limit=limit, offset=offset
     )
@@ -60,7 +61,7 @@ def list_jobs(
 @router.get("/{job_id}", response_model=JobRead)
 async def get_job(job_id: str, request: Request) -> Response:
     """One job: status, progress, history, evaluation, error, timings, artifact links."""
-    # The most polled route: read without the ORM, in batches (see models.job_reads).
+    # The most polled route: read without the ORM, in batches (see models.jobs.reads).
     return Response(await request.app.state.job_reader.read(job_id), media_type="application/json")
 
 
@@ -75,18 +76,18 @@ def get_job_spec(job_id: str, session: SessionDep) -> dict[str, Any]:
 
     Not part of the job itself: a job is polled, and its model JSON can be megabytes.
     """
-    return jobs.get(session, job_id).spec
+    return records.get(session, job_id).spec
 
 
 @router.post("/{job_id}/cancel")
 def cancel_job(job_id: str, session: SessionDep) -> JobRead:
     """Cancel: a queued job never starts; a running one stops at its next batch."""
-    return JobRead.of(jobs.request_cancel(session, job_id))
+    return JobRead.of(records.request_cancel(session, job_id))
 
 
 @router.delete("/{job_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_job(job_id: str, session: SessionDep, store: StoreDep) -> None:
     """Delete a job and its artifacts (a running job is stopped first)."""
-    jobs.delete(session, job_id)
+    records.delete(session, job_id)
     session.commit()
     store.delete("jobs", job_id)

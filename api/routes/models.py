@@ -9,8 +9,8 @@ from fastapi import APIRouter
 from api.deps import SettingsDep
 from api.examples import INSPECT_EXAMPLES
 from api.schemas import InspectRequest
-from models.dialects import parse_model_text
-from models.inspection import inspect_model
+from models.keras.inspection import inspect_model
+from models.model_text import parse_model_text
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 

@@ -235,7 +235,7 @@ def test_safe_mode_is_on_after_building_every_corpus_model(tmp_path: Path) -> No
     from keras.src.saving import serialization_lib
 
     from models.errors import ServiceError
-    from models.keras_model import build, describe
+    from models.keras.model import build, describe
     from models.settings import Settings
 
     settings = Settings(data_dir=tmp_path)

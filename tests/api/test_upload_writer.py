@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from api.upload import _Writer
-from models import disk_space
+from models.data import disk_space
 from models.errors import StoreFull
 
 

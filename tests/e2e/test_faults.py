@@ -30,12 +30,12 @@ import numpy as np
 import pytest
 
 from api.dispatch import broker_backlog, enqueue
+from models.data.store import LocalStore
 from models.db import session_scope
-from models.job_runner import saved_epoch
+from models.jobs.runner import saved_epoch
+from models.keras.training import CHECKPOINT
 from models.settings import Settings
-from models.store import LocalStore
 from models.tables import Job, JobEvent
-from models.training import CHECKPOINT
 from tests.conftest import seed_job, seed_model, upload, wait_for_job
 from tests.services import (
     CLI,

@@ -1,0 +1,112 @@
+"""Datasets: an uploaded file in the store plus its row in the catalogue."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models.data.datasets import ArrayReader, inspect_file
+from models.data.formats import format_for
+from models.data.store import LocalStore
+from models.errors import Conflict, DatasetNotFound
+from models.settings import Settings
+from models.tables import FINAL, Dataset, Job, new_id
+
+
+def data_file(fmt: str) -> str:
+    """The fixed name of a dataset's file in the store."""
+    return f"data.{fmt}"
+
+
+def create(
+    session: Session, store: LocalStore, temp: Path, filename: str, settings: Settings
+) -> Dataset:
+    """Inspect an uploaded temporary file and catalogue it; nothing is left behind on error.
+
+    Raises:
+        InvalidUpload: the file is not a usable dataset.
+    """
+    try:
+        fmt = format_for(filename)
+        arrays = inspect_file(temp, fmt, settings)
+        dataset = Dataset(
+            id=new_id(),
+            filename=Path(filename).name[:255],
+            format=fmt,
+            size_bytes=temp.stat().st_size,
+            arrays=[info.as_dict() for info in arrays],
+        )
+        store.adopt(temp, "datasets", dataset.id, data_file(fmt))
+    finally:
+        temp.unlink(missing_ok=True)
+    try:
+        session.add(dataset)
+        session.commit()
+    except BaseException:
+        session.rollback()
+        store.delete("datasets", dataset.id)
+        raise
+    return dataset
+
+
+def get(session: Session, dataset_id: str) -> Dataset:
+    dataset = session.get(Dataset, dataset_id)
+    if dataset is None:
+        raise DatasetNotFound(
+            f"No dataset with id {dataset_id!r}. List datasets with `GET /v1/datasets`.",
+            dataset_id=dataset_id,
+        )
+    return dataset
+
+
+def listing(session: Session, limit: int, offset: int) -> list[Dataset]:
+    query = select(Dataset).order_by(Dataset.created_at.desc(), Dataset.id)
+    return list(session.scalars(query.limit(limit).offset(offset)))
+
+
+def shapes(session: Session, ids: Iterable[str]) -> dict[str, dict[str, tuple[int, ...]]]:
+    """Array shapes by name for each existing dataset among ``ids``."""
+    wanted = list(ids)
+    if not wanted:
+        return {}
+    rows = session.scalars(select(Dataset).where(Dataset.id.in_(wanted)))
+    return {row.id: {a["name"]: tuple(a["shape"]) for a in row.arrays} for row in rows}
+
+
+def delete(session: Session, store: LocalStore, dataset_id: str) -> None:
+    """Delete a dataset unless a queued or running job still needs it.
+
+    Raises:
+        DatasetNotFound: no such dataset.
+        Conflict: an unfinished job references it.
+    """
+    dataset = get(session, dataset_id)
+    unfinished = session.scalars(select(Job).where(Job.status.not_in(FINAL)))
+    users = [
+        job.id
+        for job in unfinished
+        if any(
+            isinstance(split, dict) and split.get("dataset") == dataset_id
+            for split in (job.spec.get("data") or {}).values()
+        )
+    ]
+    if users:
+        raise Conflict(
+            f"Dataset {dataset_id} is used by unfinished jobs {users[:10]}; cancel them or wait "
+            "for them to finish, then delete it.",
+            jobs=users[:10],
+        )
+    session.delete(dataset)
+    session.commit()
+    store.delete("datasets", dataset_id)
+
+
+def open_reader(session: Session, store: LocalStore, dataset_id: str) -> ArrayReader:
+    """The arrays of a dataset, as a context manager with ``get(name)`` (for training)."""
+    dataset = get(session, dataset_id)
+    return ArrayReader(
+        store.path("datasets", dataset.id, data_file(dataset.format)), dataset.format
+    )
