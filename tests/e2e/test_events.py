@@ -322,11 +322,20 @@ def test_deleting_the_job_ends_its_stream(client: httpx.Client, big_npz: Path) -
     job_id = submit(client, long_job(dataset["id"]))
     seen = read_events(client, job_id, until=lambda s: bool(s.of("progress")))
     done: list[Stream] = []
-    reader = threading.Thread(target=lambda: done.append(read_events(client, job_id)))
+    connected = threading.Event()
+
+    def connect_then_read_on(stream: Stream) -> bool:
+        if stream.events:  # the replay has begun: the stream is open before the delete
+            connected.set()
+        return False
+
+    reader = threading.Thread(
+        target=lambda: done.append(read_events(client, job_id, until=connect_then_read_on))
+    )
     reader.start()
-    time.sleep(0.5)
+    assert connected.wait(timeout=60), "the second stream never opened"
     assert client.delete(f"/v1/jobs/{job_id}").status_code == 204
-    reader.join(timeout=30)
+    reader.join(timeout=60)
     assert done, "the stream of a deleted job must end"
     stream = done[0]
     assert stream.ended
