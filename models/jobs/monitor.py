@@ -62,10 +62,13 @@ class JobMonitor(threading.Thread):
         logs: dict[str, Any],
         seconds: float | None = None,
         steps: int | None = None,
+        steps_per_execution: int | None = None,
     ) -> None:
         """Called from the training thread after a whole epoch: queued, written at the next
         heartbeat (or by ``write_epochs`` when training must know it is written)."""
-        self._epochs.append(lifecycle.EpochLogs(epoch, epochs, dict(logs), seconds, steps))
+        self._epochs.append(
+            lifecycle.EpochLogs(epoch, epochs, dict(logs), seconds, steps, steps_per_execution)
+        )
 
     def write_epochs(self) -> None:
         """Write the epochs recorded so far into the job's history, in one transaction.
@@ -116,7 +119,13 @@ class JobMonitor(threading.Thread):
         if not self.progress:
             return {}
         # Every progress event has the same fields, the batch ones empty before the first batch.
-        progress = {"step": 0, "steps": None, "loss": None, **self.progress}
+        progress = {
+            "step": 0,
+            "steps": None,
+            "steps_per_execution": None,
+            "loss": None,
+            **self.progress,
+        }
         if progress.get("loss") is not None:
             progress["loss"] = records.clean_number(progress["loss"])  # a tensor until read here
         elapsed = time.monotonic() - self.started

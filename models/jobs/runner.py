@@ -74,6 +74,11 @@ class _Reporter:
         # The weights after the last whole epoch (at first, those training starts from), kept
         # in memory: a cancelled or timed-out job ends with them, whatever the checkpoint's age.
         self.epoch_weights = start_weights
+        self.steps_per_execution: int | None = None
+
+    def execution(self, steps_per_execution: int) -> None:
+        self.steps_per_execution = steps_per_execution
+        self.monitor.update(steps_per_execution=steps_per_execution)
 
     def batch_end(self, step: int, steps: int | None, logs: dict[str, Any]) -> None:
         self.monitor.update(step=step, steps=steps, loss=logs.get("loss"))
@@ -82,7 +87,9 @@ class _Reporter:
         self, model: keras.Model, epoch: int, logs: dict[str, Any], seconds: float
     ) -> None:
         steps = self.monitor.progress.get("steps")  # from the epoch's batches
-        self.monitor.record_epoch(epoch, self.epochs, logs, seconds, steps)  # the monitor writes it
+        self.monitor.record_epoch(  # the monitor writes it
+            epoch, self.epochs, logs, seconds, steps, self.steps_per_execution
+        )
         self.epoch_weights = model.get_weights()
         self.monitor.update(epoch=epoch + 1, epochs=self.epochs, step=0)
         # Writing a checkpoint costs about as much as a short epoch, so it is written at most

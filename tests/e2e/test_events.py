@@ -21,7 +21,16 @@ import pytest
 from tests.conftest import seed_job, upload, wait_for_job
 from tests.services import Service, embedded
 
-PROGRESS_KEYS = {"step", "steps", "loss", "epoch", "epochs", "elapsed_s", "eta_s"}
+PROGRESS_KEYS = {
+    "step",
+    "steps",
+    "steps_per_execution",
+    "loss",
+    "epoch",
+    "epochs",
+    "elapsed_s",
+    "eta_s",
+}
 ROWS = 20_000
 
 
@@ -190,6 +199,9 @@ def test_stream_from_submission_to_the_end(live_run: LiveRun) -> None:
     running_s = job["timings"]["running_s"]
     assert all(0 < e.data["seconds"] < running_s for e in epochs), "each epoch's wall time"
     assert all(e.data["steps"] == live_run.batches // 2 for e in epochs)
+    # The worker chose how many batches run per call, and says so with each epoch.
+    chosen = {e.data["steps_per_execution"] for e in epochs}
+    assert len(chosen) == 1 and 1 < chosen.pop() <= live_run.batches // 2, epochs
     for index, event in enumerate(epochs):
         logs = event.data["logs"]
         assert set(logs) == {"loss", "accuracy", "val_loss", "val_accuracy"}
@@ -209,6 +221,7 @@ def test_stream_from_submission_to_the_end(live_run: LiveRun) -> None:
     batches = [e.data for e in progress if e.data["step"]]
     assert batches, "some progress events report a batch"
     assert all(isinstance(p["loss"], float) and p["eta_s"] is not None for p in batches)
+    assert {p["steps_per_execution"] for p in batches} == {epochs[0].data["steps_per_execution"]}
     # The last progress says the job is done, before its evaluation and final status.
     last = progress[-1].data
     assert (last["epoch"], last["eta_s"]) == (2, 0)
