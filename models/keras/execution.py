@@ -17,9 +17,9 @@ import time
 from functools import cache
 from typing import Any
 
-CHUNK_SECONDS = 0.03
-"""The time one call should take: the overhead of a call (~1 ms) is then ~3 % of it, and a
-machine ten times slower than the estimate still reports and stops every 0.3 s."""
+CHUNK_SECONDS = 0.1
+"""The time one call should take: the overhead of a call (~1 ms) is then ~1 % of it (a conv
+net's ~25 ms steps still share calls), and progress and cancel still land ten times a second."""
 LOOP_STEP_SECONDS = 0.0004
 """What a step costs inside a multi-step call beyond its arithmetic (iterator, loop, metrics);
 measured on this kind of CPU for the seed model (0.57 ms per step at N = 32, ~0.2 of it math)."""

@@ -139,7 +139,8 @@ def load_split(
     def arrays(ref: Any, names: list[str], part: str) -> Any:
         if ref is None:
             return None
-        leaves = align(ref, names, f"{where}.{part}", split.dataset is None)
+        shared = part == "sample_weight"  # one array may weigh every output
+        leaves = align(ref, names, f"{where}.{part}", split.dataset is None, shared)
         return unwrap([load_leaf(leaf, f"{where}.{part}", get) for leaf in leaves])
 
     return SplitArrays(
