@@ -34,9 +34,7 @@ def _is_name_leaf(value: Any) -> bool:
     return isinstance(value, str) or is_columns(value)
 
 
-def align(
-    ref: Any, names: list[str], where: str, inline: bool, shared: bool = False
-) -> list[Leaf]:
+def align(ref: Any, names: list[str], where: str, inline: bool, shared: bool = False) -> list[Leaf]:
     """Split a reference into one leaf per model input (or output), in the model's order.
 
     With ``shared`` (``sample_weight``), one array given for a model of several outputs

@@ -24,6 +24,7 @@ from models.errors import ServiceError
 from models.jobs import initial_weights, lifecycle, records
 from models.jobs.monitor import JobMonitor
 from models.keras.compiling import compile_model
+from models.keras.devices import devices, training_scope
 from models.keras.model import build
 from models.keras.training import CHECKPOINT, save_artifacts, train_and_evaluate
 from models.settings import Settings
@@ -234,14 +235,17 @@ def run_job(job_id: str, settings: Settings, worker: str) -> str:
     monitor.start()
     started = time.monotonic()
     try:
-        model = build(spec.model, settings)
-        compile_model(model, spec.compile, settings)
-        if spec.initial_weights is not None and initial_epoch == spec.fit.initial_epoch:
-            with session_scope(url) as session:
-                initial_weights.load_into(model, session, store, spec.initial_weights)
-        if initial_epoch > spec.fit.initial_epoch:
-            _restore(model, store, job_id)
-            log.info("job %s: resumed from epoch %d", job_id, initial_epoch)
+        if settings.distribute:
+            log.info("job %s: training on %s", job_id, ", ".join(devices(settings)))
+        with training_scope(settings):  # one device, or all of the worker's (--gpus)
+            model = build(spec.model, settings)
+            compile_model(model, spec.compile, settings)
+            if spec.initial_weights is not None and initial_epoch == spec.fit.initial_epoch:
+                with session_scope(url) as session:
+                    initial_weights.load_into(model, session, store, spec.initial_weights)
+            if initial_epoch > spec.fit.initial_epoch:
+                _restore(model, store, job_id)
+                log.info("job %s: resumed from epoch %d", job_id, initial_epoch)
         reporter = _Reporter(
             settings, store, job_id, spec.fit.epochs, monitor, worker, model.get_weights()
         )

@@ -74,11 +74,14 @@ SLACK = 30.0
 
 @pytest.fixture(scope="module")
 def long_npz(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_long_npz(tmp_path_factory.mktemp("faults-data") / "long.npz")
+
+
+def write_long_npz(path: Path) -> Path:
     """20 000 rows of 20 features: about a second an epoch at batch_size 32."""
     rng = np.random.default_rng(7)
     x = rng.random((ROWS, 20), dtype=np.float32)
     y = (x[:, :10].sum(axis=1, keepdims=True) > 5).astype(np.float32)
-    path = tmp_path_factory.mktemp("faults-data") / "long.npz"
     np.savez(path, x_train=x, y_train=y, x_test=x[:500], y_test=y[:500])
     return path
 

@@ -53,8 +53,7 @@ def fill_bare_classes(model: dict[str, Any]) -> tuple[dict[str, Any], list[str]]
         )
     if named:
         warnings.append(
-            f"{len(named)} unnamed layers were given the names Keras generates: "
-            f"{', '.join(named)}."
+            f"{len(named)} unnamed layers were given the names Keras generates: {', '.join(named)}."
         )
     return (completed, warnings) if warnings else (model, [])
 

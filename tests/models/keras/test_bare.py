@@ -113,3 +113,20 @@ def test_bare_names_do_not_open_the_allow_list(
     typed["config"]["layers"].insert(1, layer)
     with pytest.raises(ForbiddenModel, match=phrase):
         build(typed, settings)
+
+
+def test_a_hand_typed_keras2_model_builds_too(settings: Settings) -> None:
+    # Keras 2's spelling (batch_input_shape), no names, no modules: read as tf.keras 2 JSON.
+    typed = {
+        "class_name": "Sequential",
+        "config": {
+            "layers": [
+                {"class_name": "Dense", "config": {"units": 4, "batch_input_shape": [None, 3]}},
+                {"class_name": "Dense", "config": {"units": 1}},
+            ]
+        },
+    }
+    report = inspect_model(typed, settings)
+    assert report["dialect"] == "tf.keras2"
+    assert report["params"]["total"] == 3 * 4 + 4 + 4 + 1
+    assert build(typed, settings).count_params() == 21
