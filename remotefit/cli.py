@@ -55,6 +55,11 @@ def run_worker(settings: Settings, gpu: int | None, gpus: list[int] | None = Non
         os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)
     if gpus:
         os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, gpus))
+    from worker.device_check import check_in_child, host_has_nvidia_gpus
+
+    requested = gpus or ([gpu] if gpu is not None else [])
+    if requested or host_has_nvidia_gpus():
+        check_in_child(requested)  # never a silent fall back to the CPU
     from models.db import get_engine
     from worker.app import create_celery
 

@@ -241,6 +241,15 @@ def test_compose_file_is_valid_for_the_compose_client() -> None:
 # --- Dockerfile ----------------------------------------------------------------------------
 
 
+def test_the_gpu_extra_pins_the_servers_tensorflow_with_cuda() -> None:
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
+    (server_tf,) = [d for d in extras["server"] if d.startswith("tensorflow==")]
+    assert extras["gpu"] == [server_tf.replace("tensorflow==", "tensorflow[and-cuda]==")]
+
+
 def test_dockerfile_base_is_the_pinned_tensorflow_gpu_image(
     dockerfile: list[tuple[str, str]],
 ) -> None:

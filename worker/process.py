@@ -52,6 +52,8 @@ def forget_inherited_connections() -> None:
 
 @worker_process_init.connect
 def _on_process_start(**_: Any) -> None:
+    from worker.device_check import describe, probe
+
     forget_inherited_connections()
-    gpus = configure_devices()
-    log.info("worker process %s ready; GPUs: %s", os.getpid(), gpus or "none (CPU)")
+    configure_devices()
+    log.info("worker process %s ready: %s", os.getpid(), describe(probe()))
