@@ -18,6 +18,7 @@ from typing import Any
 
 from models.db import session_scope
 from models.jobs import lifecycle, records
+from models.jobs.gpu_telemetry import GpuTelemetry
 from models.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ class JobMonitor(threading.Thread):
         # sequence, commit in order and an SSE reader never skips one.
         self._write_lock = threading.Lock()
         self._finished = threading.Event()
+        self.gpu = GpuTelemetry.open()
 
     def update(self, **progress: Any) -> None:
         """Called from the training thread: cheap, no I/O."""
@@ -131,6 +133,9 @@ class JobMonitor(threading.Thread):
         elapsed = time.monotonic() - self.started
         progress["elapsed_s"] = round(elapsed, 1)
         progress["eta_s"] = _eta(progress, self.initial_epoch, elapsed)
+        gpu = self.gpu.sample()
+        if gpu is not None:  # absent, not zero, on a CPU worker
+            progress["gpu"] = gpu
         return progress
 
     def stop(self) -> None:
