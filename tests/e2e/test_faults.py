@@ -326,16 +326,21 @@ def test_killed_pool_process_resumes_from_its_checkpoint(stack: Service, long_np
         job = wait_for_job(client, job_id, timeout=120)
         check_succeeded(stack, client, job, attempts=2, epochs=EPOCHS)
 
-    # Celery put the message back (acks_late, reject_on_worker_lost); the next delivery took
-    # the job over at once, its worker being dead, and went on from the last checkpoint.
+    # Celery put the message back (acks_late, reject_on_worker_lost); the next delivery takes
+    # the job over at once, its worker being dead. On a machine so loaded that the new pool
+    # process starts only after the lease, the sweeper re-queues the job first. Exactly one of
+    # the two happened, and training went on from the last checkpoint.
     takeover = [
         data
         for kind, data in events(stack, job_id)
         if kind == "status" and "resumed_from_epoch" in data
     ]
-    assert len(takeover) == 1 and takeover[0]["resumed_from_epoch"] >= killed - 1, takeover
-    assert first_epoch_of_attempt(stack, job_id, 2) == takeover[0]["resumed_from_epoch"] + 1
-    assert not any(data.get("reason") == "worker lost" for _, data in events(stack, job_id))
+    requeued = [data for _, data in events(stack, job_id) if data.get("reason") == "worker lost"]
+    assert len(takeover) + len(requeued) == 1, (takeover, requeued)
+    resumed_at = first_epoch_of_attempt(stack, job_id, 2)
+    assert resumed_at - 1 >= killed - 1  # no whole epoch before the kill trained again
+    if takeover:
+        assert resumed_at == takeover[0]["resumed_from_epoch"] + 1
 
 
 # --- 2. a job that kills its worker every time is not retried forever --------------------------
