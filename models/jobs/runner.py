@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import h5py
 
+from models.access import SERVICE
 from models.data import catalog
 from models.data.store import LocalStore
 from models.db import session_scope
@@ -205,7 +206,7 @@ def run_job(job_id: str, settings: Settings, worker: str) -> str:
         if claim in ("skipped", "exhausted"):
             log.info("job %s: %s", job_id, claim)
             return claim
-        job = records.get(session, job_id)
+        job = records.get(session, job_id, SERVICE)
         session.refresh(job)  # the claim updated the row behind the session's back
         spec = JobCreate.model_validate(job.spec)
         initial_epoch = spec.fit.initial_epoch
@@ -242,7 +243,7 @@ def run_job(job_id: str, settings: Settings, worker: str) -> str:
             outcome = train_and_evaluate(
                 model,
                 spec,
-                lambda dataset_id: catalog.open_reader(session, store, dataset_id),
+                lambda dataset_id: catalog.open_reader(session, store, dataset_id, SERVICE),
                 reporter,
                 initial_epoch,
                 settings.stream_bytes,
