@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api import auth, errors, malloc
+from api.dispatching import Dispatcher
 from api.limits import BodyLimit
 from api.rate import rate_limiter
 from api.routes import artifacts, audit, datasets, events, health, jobs, me, models, tokens
@@ -58,7 +59,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         remove_stale_temp_files(app.state.store, settings.temp_max_age_seconds)
         sweeper = Sweeper(settings, app.state.celery, app.state.store)
         sweeper.start()
+        app.state.dispatcher.start()
         yield
+        app.state.dispatcher.stop()
         sweeper.stop()
         await app.state.job_reader.close()
         await app.state.event_signals.close()
@@ -73,6 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.store = LocalStore(settings.store_root)
     app.state.celery = create_celery(settings)
+    app.state.dispatcher = Dispatcher(settings, app.state.celery)
     get_engine(settings.database_url)  # creates the tables; fails fast on a bad URL
     refuse_open_exposure(settings)
     app.state.token_key = server_key(settings)

@@ -51,6 +51,13 @@ def _new_engine(database_url: str, **kwargs: Any) -> Engine:
     return engine
 
 
+def unpooled_engine(database_url: str) -> Engine:
+    """An engine that keeps no connection between uses: safe in a process that forks."""
+    from sqlalchemy.pool import NullPool
+
+    return _new_engine(database_url, poolclass=NullPool)
+
+
 def postgres_conninfo(database_url: str) -> str:
     """The libpq connection string of a PostgreSQL URL (``postgresql+psycopg://...`` too), for
     psycopg's own async connections: the API's job reads and event signals."""

@@ -7,13 +7,11 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request, Response, status
 
 from api.deps import CurrentUser, SessionDep, SettingsDep, StoreDep
-from api.dispatch import enqueue
 from api.examples import JOB_EXAMPLES
 from api.schemas import JobList, JobRead, JobSummary
 from models.access import SERVICE
 from models.accounts import audit, quotas
 from models.data import catalog
-from models.errors import ServiceUnavailable
 from models.jobs import initial_weights, records
 from models.jobs.reads import JobRow
 from models.jobs.validation import check_job, referenced_datasets
@@ -39,12 +37,7 @@ def submit_job(
     quotas.check_submit(session, who, settings)
     job = records.create(session, spec.model_dump(mode="json"), spec.name, who.user_id)
     session.commit()
-    try:
-        enqueue(request.app.state.celery, settings.queue, job.id)
-    except ServiceUnavailable:
-        records.delete(session, job.id, who)
-        session.commit()
-        raise
+    request.app.state.dispatcher.wake()  # it waits its turn for a free worker slot
     return JobRead.of(job)
 
 
