@@ -39,7 +39,7 @@ def as_user(service: Service, token: str) -> httpx.Client:
 @pytest.fixture(scope="module")
 def teams(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     folder = tmp_path_factory.mktemp("teams")
-    service = embedded(folder, "teams")
+    service = embedded(folder, "teams", REMOTEFIT_RATE_PER_SECOND="20", REMOTEFIT_RATE_BURST="100")
     service.start()
     data = folder / "small.npz"
     rng = np.random.default_rng(0)
@@ -221,6 +221,18 @@ def test_quotas_refuse_with_429_and_create_nothing(teams: dict[str, Any]) -> Non
     assert cli(service, "users", "set", "dave", "--max-queued", "5").returncode == 0
     with as_user(service, dave) as client:
         assert client.get("/v1/me").json()["quotas"]["max_queued"]["limit"] == 5
+
+
+def test_a_user_over_the_request_rate_is_told_when_to_retry(teams: dict[str, Any]) -> None:
+    service = teams["service"]
+    with as_user(service, new_token(service, "users", "add", "eve")) as eve:
+        answers = [eve.get("/v1/me") for _ in range(200)]
+    limited = [a for a in answers if a.status_code == 429]
+    assert limited, [a.status_code for a in answers]
+    assert limited[0].json()["detail"]["code"] == "rate_limited"
+    assert int(limited[0].headers["retry-after"]) >= 1
+    with as_user(service, teams["ana"]) as ana:
+        assert ana.get("/v1/me").status_code == 200  # one user's rate is not another's
 
 
 def test_audit_log_for_admins(teams: dict[str, Any]) -> None:
