@@ -101,6 +101,7 @@ class User(Base):
     max_running: Mapped[int | None] = mapped_column(Integer, nullable=True)
     max_queued: Mapped[int | None] = mapped_column(Integer, nullable=True)
     max_storage: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    max_job_seconds: Mapped[int | None] = mapped_column(Integer, nullable=True)
     weight: Mapped[float] = mapped_column(Float, default=1.0)
     # GPU seconds, decayed to ``usage_at`` (see models.jobs.turns).
     usage_seconds: Mapped[float] = mapped_column(Float, default=0.0)

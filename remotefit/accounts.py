@@ -23,6 +23,7 @@ def _quota_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-running", type=int, help="running jobs at once (more wait)")
     parser.add_argument("--max-queued", type=int, help="jobs waiting at once (more are refused)")
     parser.add_argument("--max-storage", type=int, help="bytes of datasets")
+    parser.add_argument("--max-job-seconds", type=int, help="longest time limit of a job")
     parser.add_argument("--weight", type=float, help="share of the workers in fair turns")
 
 

@@ -34,7 +34,7 @@ def submit_job(
     check_job(spec, shapes, settings)
     if spec.initial_weights is not None:
         initial_weights.check_source(session, spec.initial_weights, who)
-    quotas.check_submit(session, who, settings)
+    spec.time_limit_s = quotas.check_submit(session, who, settings, spec.time_limit_s)
     job = records.create(session, spec.model_dump(mode="json"), spec.name, who.user_id)
     session.commit()
     request.app.state.dispatcher.wake()  # it waits its turn for a free worker slot

@@ -23,6 +23,7 @@ def limits(user: User, settings: Settings) -> dict[str, int]:
         "max_running": _own(user.max_running, settings.max_running),
         "max_queued": _own(user.max_queued, settings.max_queued),
         "max_storage": _own(user.max_storage, settings.max_storage),
+        "max_job_seconds": _own(user.max_job_seconds, settings.max_job_seconds),
     }
 
 
@@ -46,6 +47,7 @@ def usage(session: Session, user_id: str) -> dict[str, int]:
         "max_running": int(counts.get("running", 0)),
         "max_queued": int(counts.get("queued", 0)),
         "max_storage": int(stored or 0),
+        "max_job_seconds": 0,  # a limit per job, not a total
     }
 
 
@@ -71,21 +73,45 @@ def _user(session: Session, who: Principal) -> User | None:
     return None if who.user_id is None else session.get(User, who.user_id)
 
 
-def check_submit(session: Session, who: Principal, settings: Settings) -> None:
-    """Refuse a job submitted over ``max_queued``.
+def check_submit(
+    session: Session, who: Principal, settings: Settings, time_limit_s: int | None
+) -> int | None:
+    """Refuse a job submitted over ``max_queued`` or asking for more than ``max_job_seconds``.
+
+    Returns:
+        The job's time limit: its own, or the user's longest job when that is shorter than
+        the server's default.
 
     Raises:
-        QuotaExceeded: the user has ``max_queued`` jobs waiting already.
+        QuotaExceeded: the user has ``max_queued`` jobs waiting already, or the job asks for
+            a longer time limit than the user's.
     """
     user = _user(session, who)
     if user is None:
-        return
-    limit = limits(user, settings)["max_queued"]
+        return time_limit_s
+    allowed = limits(user, settings)
     used = usage(session, user.id)["max_queued"]
-    if used + 1 > limit:
+    if used + 1 > allowed["max_queued"]:
         raise _refuse(
-            "max_queued", limit, used, 1, "Wait for queued jobs to start, or cancel some."
+            "max_queued",
+            allowed["max_queued"],
+            used,
+            1,
+            "Wait for queued jobs to start, or cancel some.",
         )
+    longest = allowed["max_job_seconds"]
+    if time_limit_s is not None and time_limit_s > longest:
+        raise QuotaExceeded(
+            f"Quota `max_job_seconds` would be exceeded: this user's jobs may run {longest} s "
+            f"at most. Ask for a shorter `time_limit_s`, or fewer epochs. Received: "
+            f"time_limit_s={time_limit_s}.",
+            quota="max_job_seconds",
+            limit=longest,
+            used=time_limit_s,
+        )
+    if time_limit_s is None and longest < settings.job_seconds:
+        return longest
+    return time_limit_s
 
 
 def check_storage(session: Session, who: Principal, settings: Settings, adding: int) -> None:

@@ -12,7 +12,7 @@ from models.errors import Conflict, InvalidRequest, NotFound
 from models.tables import Dataset, Job, User
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-QUOTAS = ("max_running", "max_queued", "max_storage")
+QUOTAS = ("max_running", "max_queued", "max_storage", "max_job_seconds")
 
 
 class UserNotFound(NotFound):

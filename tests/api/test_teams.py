@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import seed_job, wait_for_job
-from tests.services import CLI, Service, embedded
+from tests.services import CLI, Service, distributed, drop_postgres_database, embedded
 
 MISSING = "0" * 32
 
@@ -36,10 +36,20 @@ def as_user(service: Service, token: str) -> httpx.Client:
     )
 
 
-@pytest.fixture(scope="module")
-def teams(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+RATE = {"REMOTEFIT_RATE_PER_SECOND": "20", "REMOTEFIT_RATE_BURST": "100"}
+
+
+@pytest.fixture(scope="module", params=["embedded", "distributed"])
+def teams(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Any]]:
+    """A service with users ana (admin) and bob: SQLite, or PostgreSQL + Redis."""
     folder = tmp_path_factory.mktemp("teams")
-    service = embedded(folder, "teams", REMOTEFIT_RATE_PER_SECOND="20", REMOTEFIT_RATE_BURST="100")
+    database = None
+    if request.param == "embedded":
+        service = embedded(folder, "teams", **RATE)
+    else:
+        service, database = distributed(folder, "teams", **RATE)
     service.start()
     data = folder / "small.npz"
     rng = np.random.default_rng(0)
@@ -60,6 +70,8 @@ def teams(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     bob = new_token(service, "users", "add", "bob")
     yield {"service": service, "ana": ana, "bob": bob, "data": data, "early": early.json()["id"]}
     service.stop()
+    if database is not None:
+        drop_postgres_database(database)
 
 
 def _upload(client: httpx.Client, path: Path) -> str:
@@ -84,7 +96,7 @@ def test_me_shows_scopes_and_each_quota_with_its_use(teams: dict[str, Any]) -> N
         me = bob.get("/v1/me").json()
     assert me["name"] == "bob" and me["admin"] is False
     assert "admin" not in me["scopes"] and "jobs:write" in me["scopes"]
-    assert set(me["quotas"]) == {"max_running", "max_queued", "max_storage"}
+    assert set(me["quotas"]) == {"max_running", "max_queued", "max_storage", "max_job_seconds"}
     assert me["quotas"]["max_queued"] == {"limit": 100, "used": 0}
 
 
@@ -253,10 +265,24 @@ def test_no_token_in_clear_in_the_database_the_data_folder_or_the_logs(
     service = teams["service"]
     secrets = [teams["ana"].encode(), teams["bob"].encode()]
     files = [p for p in service.folder.rglob("*") if p.is_file()]
-    assert any(p.name == "remotefit.db" for p in files)
+    assert files
     for path in files:
         content = path.read_bytes()
         assert not any(secret in content for secret in secrets), path
+    url = service.env.get("REMOTEFIT_DATABASE_URL")
+    if url:  # PostgreSQL: every row of every table, as text
+        import psycopg
+
+        with psycopg.connect(url) as connection:
+            tables = [
+                r[0]
+                for r in connection.execute(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
+                )
+            ]
+            for table in tables:
+                dump = str(connection.execute(f'SELECT t::text FROM "{table}" t').fetchall())
+                assert not any(secret.decode() in dump for secret in secrets), table
     key = Path(service.env["REMOTEFIT_DATA_DIR"]) / "secret.key"
     assert key.stat().st_mode & 0o777 == 0o600
 

@@ -65,6 +65,19 @@ def test_a_token_never_holds_more_than_its_user(session: Session) -> None:
         users.add(session, "../bob", "test")
 
 
+def test_the_longest_job_is_a_quota(session: Session) -> None:
+    settings = Settings(job_seconds=3600)
+    ana = users.add(session, "ana", "test", max_job_seconds=600)
+    session.commit()
+    who = tokens.authenticate(session, KEY, tokens.create(session, ana, KEY, "test")[1])
+    assert who is not None
+    assert quotas.check_submit(session, who, settings, None) == 600  # the user's, not 3600
+    assert quotas.check_submit(session, who, settings, 60) == 60
+    with pytest.raises(QuotaExceeded, match="max_job_seconds") as refused:
+        quotas.check_submit(session, who, settings, 601)
+    assert refused.value.detail()["limit"] == 600
+
+
 def test_the_first_admin_adopts_orphans(session: Session) -> None:
     orphan = records.create(session, {"fit": {"epochs": 1}}, None)
     session.commit()
@@ -79,10 +92,10 @@ def test_quotas_refuse_with_what_is_used(session: Session) -> None:
     session.commit()
     who = tokens.authenticate(session, KEY, tokens.create(session, ana, KEY, "test")[1])
     assert who is not None
-    quotas.check_submit(session, who, settings)
+    assert quotas.check_submit(session, who, settings, None) is None
     records.create(session, {"fit": {"epochs": 1}}, None, ana.id)
     with pytest.raises(QuotaExceeded) as refused:
-        quotas.check_submit(session, who, settings)
+        quotas.check_submit(session, who, settings, None)
     assert refused.value.detail()["quota"] == "max_queued"
     assert (refused.value.detail()["limit"], refused.value.detail()["used"]) == (1, 1)
     session.add(Dataset(filename="d.npz", format="npz", size_bytes=60, arrays=[], owner=ana.id))
