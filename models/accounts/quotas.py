@@ -1,5 +1,7 @@
 """Quotas per user: what each allows, what is in use, and the refusal when one would pass.
 
+Storage counts a user's datasets and the artifacts of their finished jobs.
+
 ``max_queued`` and ``max_storage`` refuse (a 429, nothing created); ``max_running`` never
 does: the dispatcher leaves a user's further jobs queued until one of theirs ends.
 """
@@ -40,9 +42,13 @@ def usage(session: Session, user_id: str) -> dict[str, int]:
             .group_by(Job.status)
         ).all()
     )
-    stored = session.scalar(
+    datasets = session.scalar(
         select(func.coalesce(func.sum(Dataset.size_bytes), 0)).where(Dataset.owner == user_id)
     )
+    artifacts = session.scalar(
+        select(func.coalesce(func.sum(Job.artifact_bytes), 0)).where(Job.owner == user_id)
+    )
+    stored = int(datasets or 0) + int(artifacts or 0)
     return {
         "max_running": int(counts.get("running", 0)),
         "max_queued": int(counts.get("queued", 0)),

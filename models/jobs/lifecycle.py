@@ -283,6 +283,7 @@ def finish(
     evaluation: dict[str, Any] | None = None,
     error: dict[str, Any] | None = None,
     artifacts: list[str] | None = None,
+    artifact_bytes: int | None = None,
     worker: str | None = None,
 ) -> None:
     """Record a job's final state (only from running, and only by its own worker if named)."""
@@ -293,6 +294,8 @@ def finish(
         values["error"] = error
     if artifacts is not None:
         values["artifacts"] = artifacts
+    if artifact_bytes is not None:
+        values["artifact_bytes"] = artifact_bytes  # counts in its owner's storage quota
     result = session.execute(
         update(Job)
         .where(

@@ -26,7 +26,7 @@ from models.jobs import initial_weights, lifecycle, records
 from models.jobs.monitor import JobMonitor
 from models.keras.compiling import compile_model
 from models.keras.model import build
-from models.keras.training import CHECKPOINT, save_artifacts, train_and_evaluate
+from models.keras.training import ARTIFACTS, CHECKPOINT, save_artifacts, train_and_evaluate
 from models.settings import Settings
 from models.spec import JobCreate
 from models.tables import Job
@@ -279,6 +279,9 @@ def run_job(job_id: str, settings: Settings, worker: str) -> str:
             evaluation=outcome.evaluation,
             error=failure,
             artifacts=artifacts,
+            artifact_bytes=sum(
+                store.path("jobs", job_id, ARTIFACTS[key]).stat().st_size for key in artifacts
+            ),
             worker=worker,
         )
     store.path("jobs", job_id, CHECKPOINT).unlink(missing_ok=True)

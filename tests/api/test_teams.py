@@ -137,6 +137,10 @@ def test_another_users_object_answers_exactly_as_a_missing_one(teams: dict[str, 
                 assert theirs.text.replace(ids[param], MISSING) == missing.text, (method, template)
                 checked += 1
         assert checked >= 11
+        # The trained job's artifacts count in its owner's storage.
+        stored = ana.get("/v1/me").json()["quotas"]["max_storage"]["used"]
+        datasets = sum(d["size_bytes"] for d in ana.get("/v1/datasets").json()["items"])
+        assert stored > datasets
         # Nothing happened to them, and the owner still has them.
         assert ana.get(f"/v1/jobs/{job['id']}").status_code == 200
         assert ana.get(f"/v1/datasets/{dataset}").json()["shared"] is False

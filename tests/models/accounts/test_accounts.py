@@ -102,9 +102,15 @@ def test_quotas_refuse_with_what_is_used(session: Session) -> None:
     session.flush()
     with pytest.raises(QuotaExceeded, match="max_storage"):
         quotas.check_storage(session, who, settings, 41)
+    quotas.check_storage(session, who, settings, 40)  # exactly at the limit
+    trained = records.create(session, {"fit": {"epochs": 1}}, None, ana.id)
+    trained.artifact_bytes = 30  # a finished job's weights count too
+    session.flush()
+    with pytest.raises(QuotaExceeded, match="max_storage"):
+        quotas.check_storage(session, who, settings, 11)
     quotas.check_storage(session, SERVICE, settings, 10**12)  # the service has no quota
     session.execute(update(Job).values(status="running"))
-    assert quotas.report(session, ana, settings)["max_running"] == {"limit": 4, "used": 1}
+    assert quotas.report(session, ana, settings)["max_running"] == {"limit": 4, "used": 2}
 
 
 def test_an_older_database_gets_the_new_columns(session: Session) -> None:
