@@ -11,6 +11,8 @@ caller in ``scope["state"]["principal"]`` for ``api.deps.CurrentUser``.
 from __future__ import annotations
 
 import hmac
+import math
+import time
 from typing import Any
 
 from fastapi import FastAPI
@@ -29,6 +31,7 @@ from models.settings import Settings
 
 GUARDED_PREFIX = "/v1/"
 SCHEME = "bearer"
+USERS_CHECK_SECONDS = 1.0
 ADMIN = Principal(None, "admin", admin=True)
 """The holder of ``REMOTEFIT_TOKEN``."""
 
@@ -61,6 +64,7 @@ class Authenticate:
         self.database_url = settings.database_url
         self.limiter = limiter
         self.users_exist = False  # once true, for good: users are disabled, never deleted
+        self.checked_at = -math.inf
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].startswith(GUARDED_PREFIX):
@@ -102,7 +106,8 @@ class Authenticate:
             return found
         if self.service_token:
             raise _refusal("This server requires a token.")
-        if await run_in_threadpool(self._has_users):
+        stale = time.monotonic() - self.checked_at >= USERS_CHECK_SECONDS
+        if self.users_exist or (stale and await run_in_threadpool(self._has_users)):
             raise _refusal("This server requires a token.")
         return SERVICE
 
@@ -111,9 +116,11 @@ class Authenticate:
             return tokens.authenticate(session, self.key, secret.strip())
 
     def _has_users(self) -> bool:
-        if not self.users_exist:
-            with read_errors(), Session(get_read_engine(self.database_url)) as session:
-                self.users_exist = users.any_users(session)
+        # An open server asks at most once a USERS_CHECK_SECONDS: a status poll must not pay a
+        # query for it. The first user, added by the CLI, counts within that time.
+        with read_errors(), Session(get_read_engine(self.database_url)) as session:
+            self.users_exist = users.any_users(session)
+        self.checked_at = time.monotonic()
         return self.users_exist
 
 
