@@ -111,7 +111,7 @@ def delete(session: Session, store: LocalStore, dataset_id: str, who: Principal)
     dataset = get(session, dataset_id, who, write=True)
     unfinished = session.scalars(select(Job).where(Job.status.not_in(FINAL)))
     users = [
-        job.id
+        job
         for job in unfinished
         if any(
             isinstance(split, dict) and split.get("dataset") == dataset_id
@@ -119,10 +119,14 @@ def delete(session: Session, store: LocalStore, dataset_id: str, who: Principal)
         )
     ]
     if users:
+        # A shared dataset may be in other users' jobs: their ids are not the caller's to see.
+        own = [job.id for job in users if who.sees(job.owner)][:10]
+        others = sum(not who.sees(job.owner) for job in users)
         raise Conflict(
-            f"Dataset {dataset_id} is used by unfinished jobs {users[:10]}; cancel them or wait "
-            "for them to finish, then delete it.",
-            jobs=users[:10],
+            f"Dataset {dataset_id} is used by unfinished jobs {own}"
+            + (f" and {others} of other users" if others else "")
+            + "; cancel them or wait for them to finish, then delete it.",
+            jobs=own,
         )
     session.delete(dataset)
     session.commit()

@@ -181,6 +181,16 @@ def test_a_shared_dataset_is_readable_never_writable(teams: dict[str, Any]) -> N
         job = bob.post("/v1/jobs", json=seed_job(dataset, epochs=1, batch_size=32))
         assert job.status_code == 201, job.text
         bob.post(f"/v1/jobs/{job.json()['id']}/cancel")
+    # Its owner cannot delete it while another's job needs it, and is not shown that job's id.
+    with as_user(service, new_token(service, "users", "add", "fay")) as fay:
+        with as_user(service, teams["bob"]) as bob:
+            own = _upload(bob, teams["data"])
+            assert bob.patch(f"/v1/datasets/{own}", json={"shared": True}).status_code == 200
+            job = fay.post("/v1/jobs", json=seed_job(own, epochs=1000, batch_size=1)).json()
+            refused = bob.delete(f"/v1/datasets/{own}")
+            fay.post(f"/v1/jobs/{job['id']}/cancel")
+        assert refused.status_code == 409
+        assert job["id"] not in refused.text and "1 of other users" in refused.text
 
 
 def test_scopes_revocation_expiry_and_disabling(teams: dict[str, Any]) -> None:
