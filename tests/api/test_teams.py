@@ -271,6 +271,18 @@ def test_audit_log_for_admins(teams: dict[str, Any]) -> None:
     actions = {(e["actor"], e["action"], e["target"]) for e in entries}
     assert ("bob", "dataset.delete", dataset) in actions
     assert ("cli", "user.add", "bob") in actions
+    assert ("cli", "user.set", "dave") in actions  # a quota change (test_quotas_...)
+    assert ("cli", "user.disable", "carl") in actions
+    assert any(action == "token.revoke" for _, action, _ in actions)
+
+
+def test_remotefit_me(teams: dict[str, Any]) -> None:
+    service = teams["service"]
+    env = {**os.environ, "REMOTEFIT_URL": service.url, "REMOTEFIT_TOKEN": teams["bob"]}
+    done = subprocess.run([*CLI, "me"], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("bob\n")
+    assert "max_queued: " in done.stdout and " of 100" in done.stdout
 
 
 def test_no_token_in_clear_in_the_database_the_data_folder_or_the_logs(
