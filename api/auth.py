@@ -1,57 +1,148 @@
-"""An optional shared token: with REMOTEFIT_TOKEN set, every /v1 route requires it.
+"""Who is calling: every /v1 request is authenticated before routing.
 
-The check is ASGI middleware rather than a route dependency: it runs before routing, costs a
-header lookup, and a dependency's resolution was a fifth of the CPU of a status poll. The
-OpenAPI document declares the scheme, so Swagger UI offers its Authorize button.
+An ASGI middleware rather than a route dependency: it runs before the body is read, and a
+dependency's resolution was a fifth of the CPU of a status poll. It accepts a user's token
+(``rf_...``, looked up on every request so that revocation, expiry and a disabled user count
+at once), the server's ``REMOTEFIT_TOKEN`` (an admin), or nothing while the service has no
+users and no token. It checks the route's scope, then the user's request rate, and leaves the
+caller in ``scope["state"]["principal"]`` for ``api.deps.CurrentUser``.
 """
 
 from __future__ import annotations
 
 import hmac
+import math
+import time
 from typing import Any
 
 from fastapi import FastAPI
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.limits import send_error
-from models.errors import ServiceError
+from api.rate import RateLimiter
+from models.access import SERVICE, Principal
+from models.accounts import tokens, users
+from models.accounts.keys import server_key
+from models.db import get_read_engine, read_errors
+from models.errors import Forbidden, RateLimited, ServiceError, Unauthorized
+from models.settings import Settings
 
 GUARDED_PREFIX = "/v1/"
 SCHEME = "bearer"
+USERS_CHECK_SECONDS = 1.0
+ADMIN = Principal(None, "admin", admin=True)
+"""The holder of ``REMOTEFIT_TOKEN``."""
+
+# The scope each resource needs to read (GET) and to change (any other method).
+SCOPES = {
+    "/v1/jobs": ("jobs:read", "jobs:write"),
+    "/v1/datasets": ("datasets:read", "datasets:write"),
+    "/v1/models": ("jobs:read", "jobs:read"),
+    "/v1/audit": ("admin", "admin"),
+}
 
 
-class Unauthorized(ServiceError):
-    status_code = 401
-    code = "unauthorized"
+def required_scope(method: str, path: str) -> str | None:
+    """The scope a request needs, or None (``/v1/me``, ``/v1/tokens``: any valid token)."""
+    for prefix, (read, write) in SCOPES.items():
+        if path == prefix or path.startswith(prefix + "/"):
+            reading = method in ("GET", "HEAD") or path.endswith("/predict")
+            return read if reading else write
+    return None
 
 
-class RequireToken:
-    """ASGI middleware: refuse a /v1 request without ``Authorization: Bearer <token>``."""
+class Authenticate:
+    """ASGI middleware: find the caller of each /v1 request, or refuse it (401, 403, 429)."""
 
-    def __init__(self, app: ASGIApp, token: str) -> None:
+    def __init__(self, app: ASGIApp, settings: Settings, limiter: RateLimiter) -> None:
         self.app = app
-        self.expected = f"bearer {token}".encode()
+        self.service_token = f"bearer {settings.token}".encode() if settings.token else b""
+        self.key = server_key(settings)
+        self.database_url = settings.database_url
+        self.limiter = limiter
+        self.users_exist = False  # once true, for good: users are disabled, never deleted
+        self.checked_at = -math.inf
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"].startswith(GUARDED_PREFIX):
-            given = next((v for k, v in scope["headers"] if k == b"authorization"), b"")
-            scheme, _, token = given.partition(b" ")
-            if not hmac.compare_digest(scheme.lower() + b" " + token, self.expected):
-                await send_error(send, _refusal())
+            try:
+                principal = await self.principal(scope)
+                needed = required_scope(scope["method"], scope["path"])
+                if needed is not None and not principal.may(needed):
+                    raise Forbidden(
+                        f"This token lacks the scope `{needed}` that "
+                        f"{scope['method']} {scope['path']} needs; it holds "
+                        f"{sorted(principal.scopes)}. Create a token with it "
+                        "(`POST /v1/tokens` or `remotefit tokens create --scopes ...`).",
+                        scope=needed,
+                    )
+                if principal.user_id is not None:
+                    wait = await self.limiter.take(principal.user_id)
+                    if wait > 0:
+                        retry = str(max(1, round(wait + 0.5))).encode()
+                        await send_error(send, _too_fast(wait), ((b"retry-after", retry),))
+                        return
+            except ServiceError as error:
+                await send_error(send, error)
                 return
+            scope.setdefault("state", {})["principal"] = principal
         await self.app(scope, receive, send)
 
+    async def principal(self, scope: Scope) -> Principal:
+        given = next((v for k, v in scope["headers"] if k == b"authorization"), b"")
+        scheme, _, secret = given.partition(b" ")
+        presented = scheme.lower() + b" " + secret
+        if self.service_token and hmac.compare_digest(presented, self.service_token):
+            return ADMIN
+        if given:
+            found = await run_in_threadpool(self._lookup, secret.decode(errors="replace"))
+            if found is None or scheme.lower() != b"bearer":
+                raise _refusal(
+                    "This token is unknown, revoked or expired, or its user is disabled."
+                )
+            return found
+        if self.service_token:
+            raise _refusal("This server requires a token.")
+        stale = time.monotonic() - self.checked_at >= USERS_CHECK_SECONDS
+        if self.users_exist or (stale and await run_in_threadpool(self._has_users)):
+            raise _refusal("This server requires a token.")
+        return SERVICE
 
-def _refusal() -> Unauthorized:
+    def _lookup(self, secret: str) -> Principal | None:
+        with read_errors(), Session(get_read_engine(self.database_url)) as session:
+            return tokens.authenticate(session, self.key, secret.strip())
+
+    def _has_users(self) -> bool:
+        # An open server asks at most once a USERS_CHECK_SECONDS: a status poll must not pay a
+        # query for it. The first user, added by the CLI, counts within that time.
+        with read_errors(), Session(get_read_engine(self.database_url)) as session:
+            self.users_exist = users.any_users(session)
+        self.checked_at = time.monotonic()
+        return self.users_exist
+
+
+def _refusal(why: str) -> Unauthorized:
     return Unauthorized(
-        "This server requires a token: send `Authorization: Bearer <token>` (curl -H, "
-        "Client(token=...), or REMOTEFIT_TOKEN for the client and CLI)."
+        f"{why} Send `Authorization: Bearer <token>` (curl -H, Client(token=...), or "
+        "REMOTEFIT_TOKEN for the client and CLI); an admin makes one with `remotefit tokens "
+        "create --user NAME`."
     )
 
 
-def require_token(app: FastAPI, token: str) -> None:
-    """Guard ``app``'s /v1 routes with ``token`` and say so in its OpenAPI document."""
-    app.add_middleware(RequireToken, token=token)
+def _too_fast(wait: float) -> RateLimited:
+    return RateLimited(
+        f"Too many requests from this user; try again in {wait:.2f} s (REMOTEFIT_RATE_PER_SECOND"
+        " and REMOTEFIT_RATE_BURST set the rate). Slow down polling, or follow "
+        "`/v1/jobs/{id}/events` instead.",
+        retry_after_s=round(wait, 3),
+    )
+
+
+def install(app: FastAPI, settings: Settings, limiter: RateLimiter) -> None:
+    """Authenticate ``app``'s /v1 routes and declare the scheme in its OpenAPI document."""
+    app.add_middleware(Authenticate, settings=settings, limiter=limiter)
     build = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -61,14 +152,14 @@ def require_token(app: FastAPI, token: str) -> None:
         schema.setdefault("components", {}).setdefault("securitySchemes", {})[SCHEME] = {
             "type": "http",
             "scheme": "bearer",
-            "description": "The server's REMOTEFIT_TOKEN.",
+            "description": "A user's token (rf_...), or the server's REMOTEFIT_TOKEN.",
         }
         for path, operations in schema.get("paths", {}).items():
             if path.startswith(GUARDED_PREFIX):
                 for operation in operations.values():
                     operation["security"] = [{SCHEME: []}]
                     operation.setdefault("responses", {})["401"] = {
-                        "description": "No token, or the wrong one."
+                        "description": "No token, or one that is not valid."
                     }
         return schema
 

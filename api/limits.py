@@ -56,7 +56,9 @@ class BodyLimit:
         await self.app(scope, counting_receive, send)
 
 
-async def send_error(send: Send, error: ServiceError) -> None:
+async def send_error(
+    send: Send, error: ServiceError, headers: tuple[tuple[bytes, bytes], ...] = ()
+) -> None:
     """Answer with ``error`` straight from middleware, before any route has run."""
     import json
 
@@ -65,7 +67,11 @@ async def send_error(send: Send, error: ServiceError) -> None:
         {
             "type": "http.response.start",
             "status": error.status_code,
-            "headers": [(b"content-type", b"application/json"), (b"connection", b"close")],
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"connection", b"close"),
+                *headers,
+            ],
         }
     )
     await send({"type": "http.response.body", "body": body})

@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import errors, malloc
-from api.auth import require_token
+from api import auth, errors, malloc
+from api.dispatching import Dispatcher
 from api.limits import BodyLimit
-from api.routes import artifacts, datasets, events, health, jobs, models
+from api.rate import rate_limiter
+from api.routes import artifacts, audit, datasets, events, health, jobs, me, models, tokens
 from api.sweeping import Sweeper
+from models.accounts.keys import server_key
+from models.accounts.users import any_users
 from models.data.store import LocalStore
-from models.db import get_engine
+from models.db import get_engine, session_scope
 from models.jobs.event_signals import event_signals
 from models.jobs.reads import job_reader
 from models.jobs.sweeper import remove_stale_temp_files
-from models.settings import Settings, get_settings
+from models.settings import Settings, SettingsError, get_settings
 from worker.app import create_celery
 
 DESCRIPTION = """\
@@ -38,8 +42,10 @@ OPENAPI_TAGS = [
     {"name": "models", "description": "Check a model JSON before training it."},
     {"name": "jobs", "description": "Submit, watch, cancel and delete training jobs."},
     {"name": "artifacts", "description": "Download trained weights; predict with them."},
+    {"name": "accounts", "description": "The caller, their tokens, and the audit log."},
     {"name": "health", "description": "Liveness and readiness for orchestrators."},
 ]
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -53,7 +59,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         remove_stale_temp_files(app.state.store, settings.temp_max_age_seconds)
         sweeper = Sweeper(settings, app.state.celery, app.state.store)
         sweeper.start()
+        app.state.dispatcher.start()
         yield
+        app.state.dispatcher.stop()
         sweeper.stop()
         await app.state.job_reader.close()
         await app.state.event_signals.close()
@@ -68,7 +76,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.store = LocalStore(settings.store_root)
     app.state.celery = create_celery(settings)
+    app.state.dispatcher = Dispatcher(settings, app.state.celery)
     get_engine(settings.database_url)  # creates the tables; fails fast on a bad URL
+    refuse_open_exposure(settings)
+    app.state.token_key = server_key(settings)
     app.state.job_reader = job_reader(settings.database_url, render=jobs.render_job)
     app.state.event_signals = event_signals(settings.database_url)
     errors.install(app)
@@ -78,13 +89,38 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_upload_bytes=settings.max_upload_bytes,
     )
     # Routes are matched in order: the most polled first. The docs list tags by OPENAPI_TAGS.
-    for module in (jobs, events, artifacts, datasets, models):
+    for module in (jobs, events, artifacts, datasets, models, me, tokens, audit):
         app.include_router(module.router)
     app.include_router(health.router)
-    if settings.token:
-        require_token(app, settings.token)
+    auth.install(app, settings, rate_limiter(settings))
     _warm_up(settings)
     return app
+
+
+def refuse_open_exposure(settings: Settings) -> None:
+    """Refuse to serve a non-loopback address with neither users nor a token.
+
+    Raises:
+        SettingsError: the service would be open to its whole network.
+    """
+    if settings.token or settings.host in LOOPBACK or settings.host.startswith("127."):
+        return
+    with session_scope(settings.database_url) as session:
+        if any_users(session):
+            return
+    if settings.allow_anonymous:
+        logging.getLogger(__name__).warning(
+            "remotefit: serving %s with no users and no token (REMOTEFIT_ALLOW_ANONYMOUS=true): "
+            "anyone who reaches this address can train, read and delete everything.",
+            settings.host,
+        )
+        return
+    raise SettingsError(
+        f"remotefit refuses to serve {settings.host} with no user and no token: anyone on the "
+        "network could use it. Add an admin first: `remotefit users add NAME --admin` (it "
+        "prints the admin's token), or set REMOTEFIT_TOKEN, or listen on 127.0.0.1. To serve "
+        "it open anyway, set REMOTEFIT_ALLOW_ANONYMOUS=true."
+    )
 
 
 def _warm_up(settings: Settings) -> None:

@@ -36,10 +36,17 @@ class DatasetRead(_Read):
     size_bytes: int
     arrays: list[ArrayRead]
     created_at: datetime
+    shared: bool | None = False
 
     @classmethod
     def of(cls, dataset: Dataset) -> DatasetRead:
         return cls.model_validate(dataset, from_attributes=True)
+
+
+class DatasetUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    shared: bool = Field(description="Every user may read it (never change or delete it).")
 
 
 class DatasetList(BaseModel):

@@ -7,6 +7,7 @@ capped the bare endpoint at about a quarter of what it serves, and hid the servi
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from tests.services import free_port
+from tests.services import CLI, Service, free_port
 
 # The baseline is served as the service is (uvicorn, access log on, one process), by the
 # cheapest endpoint FastAPI has: async, no database, no dependencies.
@@ -35,10 +36,11 @@ uvicorn.run(app, host="127.0.0.1", port=int(__import__("sys").argv[1]), log_leve
 class _Connection:
     """One keep-alive HTTP/1.1 connection that GETs a URL and reads the whole response."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, token: str | None = None) -> None:
         parts = urlsplit(url)
         host, port = parts.hostname or "127.0.0.1", parts.port or 80
-        self.request = f"GET {parts.path} HTTP/1.1\r\nHost: {host}:{port}\r\n\r\n".encode()
+        auth = f"Authorization: Bearer {token}\r\n" if token else ""
+        self.request = f"GET {parts.path} HTTP/1.1\r\nHost: {host}:{port}\r\n{auth}\r\n".encode()
         self.sock = socket.create_connection((host, port))
         self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.buffer = b""
@@ -63,10 +65,13 @@ class _Connection:
         self.sock.close()
 
 
-def requests_per_second(urls: list[str], clients: int, seconds: float) -> float:
-    """Requests per second of ``clients`` connections, client ``i`` polling ``urls[i % n]``."""
+def requests_per_second(
+    urls: list[str], clients: int, seconds: float, token: str | None = None
+) -> float:
+    """Requests per second of ``clients`` connections, client ``i`` polling ``urls[i % n]``
+    (sending ``token``, when given, as a bearer token)."""
     counts = [0] * clients
-    connections = [_Connection(urls[i % len(urls)]) for i in range(clients)]
+    connections = [_Connection(urls[i % len(urls)], token) for i in range(clients)]
     deadline = time.monotonic() + seconds
 
     def hammer(index: int) -> None:
@@ -114,3 +119,15 @@ def status_rps(job_urls: list[str], clients: int, seconds: float, log: Path) -> 
         "one_job_ratio": one_job_rps / bare_rps,
         "one_job_rps": one_job_rps,
     }
+
+
+def add_user(service: Service, name: str) -> str:
+    """Make ``name`` an admin of ``service`` with ``remotefit users add``; returns its token."""
+    done = subprocess.run(
+        [*CLI, "users", "add", name, "--admin"],
+        env={**os.environ, **service.env},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip().splitlines()[-1]

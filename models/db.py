@@ -8,7 +8,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -51,6 +51,13 @@ def _new_engine(database_url: str, **kwargs: Any) -> Engine:
     return engine
 
 
+def unpooled_engine(database_url: str) -> Engine:
+    """An engine that keeps no connection between uses: safe in a process that forks."""
+    from sqlalchemy.pool import NullPool
+
+    return _new_engine(database_url, poolclass=NullPool)
+
+
 def postgres_conninfo(database_url: str) -> str:
     """The libpq connection string of a PostgreSQL URL (``postgresql+psycopg://...`` too), for
     psycopg's own async connections: the API's job reads and event signals."""
@@ -71,7 +78,28 @@ def get_engine(database_url: str) -> Engine:
             # create_all's check-then-create races ("relation ... already exists").
             connection.execute(text("SELECT pg_advisory_xact_lock(7370661)"))
         Base.metadata.create_all(connection)
+        add_missing_columns(connection)
     return engine
+
+
+def add_missing_columns(connection: Connection) -> None:
+    """Add the nullable columns a newer remotefit defines to an older database's tables.
+
+    ``create_all`` creates missing tables only. The columns added since (a job's and a
+    dataset's ``owner``, say) are all nullable, so an ``ALTER TABLE ... ADD COLUMN`` is enough
+    on SQLite and PostgreSQL alike; the rows they find are read as before (no owner: see
+    ``models.accounts.users.adopt_orphans``).
+    """
+    existing = inspect(connection)
+    for table in Base.metadata.sorted_tables:
+        present = {column["name"] for column in existing.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present:
+                continue
+            if not column.nullable:
+                raise RuntimeError(f"cannot add NOT NULL column {table.name}.{column.name}")
+            kind = column.type.compile(dialect=connection.dialect)
+            connection.execute(text(f'ALTER TABLE {table.name} ADD COLUMN "{column.name}" {kind}'))
 
 
 # Connections the API keeps open for reads. More requests than this wait for one to come back:

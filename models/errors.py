@@ -100,3 +100,25 @@ class StoreFull(ServiceError):
 class ServiceUnavailable(ServiceError):
     status_code = 503
     code = "service_unavailable"
+
+
+class Unauthorized(ServiceError):
+    status_code = 401
+    code = "unauthorized"
+
+
+class Forbidden(ServiceError):
+    status_code = 403
+    code = "forbidden"
+
+
+class QuotaExceeded(ServiceError):
+    """A user's quota would be passed: nothing was created."""
+
+    status_code = 429
+    code = "quota_exceeded"
+
+
+class RateLimited(ServiceError):
+    status_code = 429
+    code = "rate_limited"

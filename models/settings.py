@@ -34,6 +34,23 @@ class Settings(BaseSettings):
     queue: str = Field(default="remotefit", description="Celery queue that workers consume.")
 
     token: str = Field(default="", description="If set, /v1 requires Authorization: Bearer it.")
+    secret_key: str = Field(
+        default="", description="Key of the tokens' HMACs; else a 0600 file in data_dir."
+    )
+    allow_anonymous: bool = Field(
+        default=False, description="Serve a non-loopback address with no user and no token."
+    )
+    max_running: int = Field(default=4, ge=0, description="A user's running jobs, by default.")
+    max_queued: int = Field(default=100, ge=0, description="A user's queued jobs, by default.")
+    max_storage: int = Field(
+        default=50 * 1024**3, ge=0, description="A user's bytes of datasets and artifacts."
+    )
+    rate_per_second: float = Field(default=50.0, gt=0, description="A user's request rate.")
+    rate_burst: int = Field(default=200, gt=0, description="Requests a user may burst to.")
+    usage_half_life_seconds: float = Field(
+        default=24 * 3600.0, gt=0, description="Half-life of GPU time in fair turns."
+    )
+    dispatch_seconds: float = Field(default=0.2, gt=0, description="Dispatcher's period.")
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
 

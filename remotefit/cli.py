@@ -12,6 +12,7 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from remotefit import accounts
 from remotefit import commands as client_commands
 
 if TYPE_CHECKING:  # the server's modules are imported only by the server's commands
@@ -34,9 +35,15 @@ def run_api(settings: Settings) -> None:
 
     from api.http_protocol import HttpToolsWithoutBodyCopies
     from api.main import create_app
+    from models.settings import SettingsError
 
+    try:
+        app = create_app(settings)
+    except SettingsError as error:
+        print(f"remotefit: {error}", file=sys.stderr)
+        raise SystemExit(2) from None
     uvicorn.run(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         log_level="info",
@@ -192,9 +199,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="GPU indices, e.g. 0,1: each job trains on all of them (batch_size is global)",
     )
     client_commands.add_commands(commands)
+    accounts.add_commands(commands)
     args = parser.parse_args(argv)
     if args.command in client_commands.COMMANDS:
         raise SystemExit(client_commands.run(args))
+    if args.command in accounts.COMMANDS:
+        raise SystemExit(accounts.run(args, _settings()))
 
     for option in ("host", "port"):
         if getattr(args, option, None) is not None:

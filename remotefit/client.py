@@ -56,6 +56,11 @@ class Client:
     def close(self) -> None:
         self.http.close()
 
+    def me(self) -> dict[str, Any]:
+        """The caller: name, admin or not, the token's scopes, each quota and its use."""
+        result: dict[str, Any] = self.http.json("GET", "/v1/me")
+        return result
+
     def inspect(self, model: Any) -> dict[str, Any]:
         """What the server makes of a model (a Keras model, its JSON string or object)."""
         body = model.to_json() if hasattr(model, "to_json") else model

@@ -18,7 +18,7 @@ from remotefit.progress import Progress
 from remotefit.resources import Job
 
 EXIT_OK, EXIT_JOB_FAILED, EXIT_REFUSED, EXIT_UNREACHABLE = 0, 1, 2, 3
-COMMANDS = ("submit", "jobs", "show", "watch", "cancel", "weights", "datasets", "inspect")
+COMMANDS = ("submit", "jobs", "show", "watch", "cancel", "weights", "datasets", "inspect", "me")
 
 
 def add_commands(commands: Any) -> None:
@@ -62,6 +62,8 @@ def add_commands(commands: Any) -> None:
 
     inspect = commands.add_parser("inspect", parents=[common], help="what a model JSON is")
     inspect.add_argument("model", type=Path, help="model.json (model.to_json())")
+
+    commands.add_parser("me", parents=[common], help="who the token is: scopes, quotas, use")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -190,7 +192,19 @@ def _inspect(client: Client, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _me(client: Client, args: argparse.Namespace) -> int:
+    me = client.me()
+    lines = [
+        f"{me['name']}{'  (admin)' if me['admin'] else ''}",
+        f"scopes: {' '.join(me['scopes'])}",
+    ]
+    lines += [f"{name}: {q['used']} of {q['limit']}" for name, q in me["quotas"].items()]
+    _print(args, me, "\n".join(lines))
+    return EXIT_OK
+
+
 _HANDLERS = {
+    "me": _me,
     "submit": _submit,
     "jobs": _jobs,
     "show": _show,

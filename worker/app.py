@@ -24,7 +24,9 @@ def create_celery(settings: Settings) -> Celery:
         # The SQL transport has no visibility timeout: unacked messages return on disconnect.
         broker_url = broker_url.removeprefix("sqla+")
         transport_options = {"polling_interval": settings.broker_poll_seconds}
-    app = Celery("remotefit", broker=broker_url, include=["worker.tasks", "worker.process"])
+    app = Celery(
+        "remotefit", broker=broker_url, include=["worker.tasks", "worker.process", "worker.slots"]
+    )
     app.conf.update(
         broker_transport="worker.sqlite_broker:Transport" if settings.embedded else None,
         task_default_queue=settings.queue,

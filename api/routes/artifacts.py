@@ -10,7 +10,7 @@ from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse, JSONResponse, Response
 
-from api.deps import SessionDep, SettingsDep, StoreDep
+from api.deps import CurrentUser, SessionDep, SettingsDep, StoreDep
 from api.schemas import PredictRequest, PredictResponse
 from models.data import catalog
 from models.errors import ArtifactNotFound, Conflict
@@ -56,6 +56,7 @@ def download_weights(
     session: SessionDep,
     store: StoreDep,
     settings: SettingsDep,
+    who: CurrentUser,
     format: WeightsFormat | None = None,
 ) -> Response:
     """Trained weights for `model.load_weights()`: Keras 3 `.weights.h5`, Keras 2 `.h5`, or JSON.
@@ -63,7 +64,7 @@ def download_weights(
     By default in the layout of the Keras that wrote the job's model JSON; `json` gives
     `get_weights()` (for `model.set_weights()`) in layer order, for small models.
     """
-    job = records.get(session, job_id)
+    job = records.get(session, job_id, who)
     chosen = format or ("keras2" if keras2_model(job.spec.get("model") or {}) else "keras3")
     if chosen == "json":
         path = _artifact(job, "keras2", store)
@@ -79,11 +80,12 @@ def download_model(
     job_id: str,
     session: SessionDep,
     store: StoreDep,
+    who: CurrentUser,
     format: Literal["keras", "h5", "savedmodel"] = "keras",
 ) -> FileResponse:
     """The whole trained model: `.keras` (default) or legacy `.h5` for `load_model()`, or
     `savedmodel`, a `.tar.gz` of folder `1/` for TensorFlow Serving (made on first request)."""
-    job = records.get(session, job_id)
+    job = records.get(session, job_id, who)
     if format == "savedmodel":
         return FileResponse(
             _savedmodel(job, store),
@@ -110,19 +112,24 @@ def _savedmodel(job: Job, store: StoreDep) -> str:
 
 @router.post("/{job_id}/predict")
 async def predict(
-    job_id: str, body: PredictRequest, session: SessionDep, store: StoreDep, settings: SettingsDep
+    job_id: str,
+    body: PredictRequest,
+    session: SessionDep,
+    store: StoreDep,
+    settings: SettingsDep,
+    who: CurrentUser,
 ) -> PredictResponse:
     """Predictions of the trained model on inline arrays or on arrays of a dataset."""
 
     def run() -> PredictResponse:
-        job = records.get(session, job_id)
+        job = records.get(session, job_id, who)
         path = _artifact(job, "keras", store)
         if body.dataset is None:
             result = prediction.predict(
                 path, body.x, None, body.batch_size, settings.max_predict_rows
             )
         else:
-            with catalog.open_reader(session, store, body.dataset) as reader:
+            with catalog.open_reader(session, store, body.dataset, who) as reader:
                 result = prediction.predict(
                     path, body.x, reader.get, body.batch_size, settings.max_predict_rows
                 )

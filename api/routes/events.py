@@ -14,7 +14,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from sqlalchemy import Row, select
 
-from api.deps import SettingsDep
+from api.deps import CurrentUser, SettingsDep
 from models.db import get_read_engine, read_errors, session_scope
 from models.jobs import records
 from models.jobs.event_signals import EventSignals
@@ -86,6 +86,7 @@ async def job_events(
     job_id: str,
     request: Request,
     settings: SettingsDep,
+    who: CurrentUser,
     last_event_id: Annotated[str | None, Header()] = None,
     after: Annotated[int | None, Query(ge=0, description="Resume after this event id.")] = None,
 ) -> StreamingResponse:
@@ -97,7 +98,7 @@ async def job_events(
 
     def check() -> None:
         with session_scope(settings.database_url) as session:
-            records.get(session, job_id)
+            records.get(session, job_id, who)
 
     await run_in_threadpool(check)
     start = int(last_event_id) if last_event_id and last_event_id.isdigit() else after or 0

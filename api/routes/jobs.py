@@ -6,12 +6,12 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response, status
 
-from api.deps import SessionDep, SettingsDep, StoreDep
-from api.dispatch import enqueue
+from api.deps import CurrentUser, SessionDep, SettingsDep, StoreDep
 from api.examples import JOB_EXAMPLES
 from api.schemas import JobList, JobRead, JobSummary
+from models.access import SERVICE
+from models.accounts import audit, quotas
 from models.data import catalog
-from models.errors import ServiceUnavailable
 from models.jobs import initial_weights, records
 from models.jobs.reads import JobRow
 from models.jobs.validation import check_job, referenced_datasets
@@ -27,32 +27,31 @@ def submit_job(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
+    who: CurrentUser,
 ) -> JobRead:
     """Validate a job fully, then queue it; a bad job gets a 422 and is never queued."""
-    shapes = catalog.shapes(session, referenced_datasets(spec))
+    shapes = catalog.shapes(session, referenced_datasets(spec), who)
     check_job(spec, shapes, settings)
     if spec.initial_weights is not None:
-        initial_weights.check_source(session, spec.initial_weights)
-    job = records.create(session, spec.model_dump(mode="json"), spec.name)
+        initial_weights.check_source(session, spec.initial_weights, who)
+    spec.time_limit_s = quotas.check_submit(session, who, settings, spec.time_limit_s)
+    job = records.create(session, spec.model_dump(mode="json"), spec.name, who.user_id)
     session.commit()
-    try:
-        enqueue(request.app.state.celery, settings.queue, job.id)
-    except ServiceUnavailable:
-        records.delete(session, job.id)
-        session.commit()
-        raise
+    request.app.state.dispatcher.wake()  # it waits its turn for a free worker slot
     return JobRead.of(job)
 
 
 @router.get("")
 def list_jobs(
     session: SessionDep,
+    who: CurrentUser,
     status: Status | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
+    all: Annotated[bool, Query(description="Admins: every user's jobs.")] = False,
 ) -> JobList:
-    """List jobs, newest first, optionally by status."""
-    rows, total = records.listing(session, status, limit, offset)
+    """List the caller's jobs, newest first, optionally by status."""
+    rows, total = records.listing(session, status, limit, offset, who, all)
     return JobList(
         items=[JobSummary.of(job) for job in rows], total=total, limit=limit, offset=offset
     )
@@ -61,8 +60,11 @@ def list_jobs(
 @router.get("/{job_id}", response_model=JobRead)
 async def get_job(job_id: str, request: Request) -> Response:
     """One job: status, progress, history, evaluation, error, timings, artifact links."""
-    # The most polled route: read without the ORM, in batches (see models.jobs.reads).
-    return Response(await request.app.state.job_reader.read(job_id), media_type="application/json")
+    # The most polled route: read without the ORM, in batches (see models.jobs.reads), and
+    # without a dependency (the caller is read from the scope, as api.deps does).
+    who = request.scope.get("state", {}).get("principal", SERVICE)
+    body = await request.app.state.job_reader.read(job_id, who)
+    return Response(body, media_type="application/json")
 
 
 def render_job(row: JobRow) -> bytes:
@@ -71,23 +73,26 @@ def render_job(row: JobRow) -> bytes:
 
 
 @router.get("/{job_id}/spec")
-def get_job_spec(job_id: str, session: SessionDep) -> dict[str, Any]:
+def get_job_spec(job_id: str, session: SessionDep, who: CurrentUser) -> dict[str, Any]:
     """The job spec as submitted (the model in the dialect it was sent in).
 
     Not part of the job itself: a job is polled, and its model JSON can be megabytes.
     """
-    return records.get(session, job_id).spec
+    return records.get(session, job_id, who).spec
 
 
 @router.post("/{job_id}/cancel")
-def cancel_job(job_id: str, session: SessionDep) -> JobRead:
+def cancel_job(job_id: str, session: SessionDep, who: CurrentUser) -> JobRead:
     """Cancel: a queued job never starts; a running one stops at its next batch."""
-    return JobRead.of(records.request_cancel(session, job_id))
+    job = records.request_cancel(session, job_id, who)
+    audit.record(session, who.name, "job.cancel", job_id)
+    return JobRead.of(job)
 
 
 @router.delete("/{job_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_job(job_id: str, session: SessionDep, store: StoreDep) -> None:
+def delete_job(job_id: str, session: SessionDep, store: StoreDep, who: CurrentUser) -> None:
     """Delete a job and its artifacts (a running job is stopped first)."""
-    records.delete(session, job_id)
+    records.delete(session, job_id, who)
+    audit.record(session, who.name, "job.delete", job_id)
     session.commit()
     store.delete("jobs", job_id)

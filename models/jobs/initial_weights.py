@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import h5py
 from sqlalchemy.orm import Session
 
+from models.access import SERVICE, Principal
 from models.data import catalog
 from models.data.store import LocalStore
 from models.errors import DatasetMismatch, InvalidSpec, NotFound
@@ -32,21 +33,21 @@ def is_keras3_layout(path: Path) -> bool:
         return "layer_names" not in file.attrs and "model_weights" not in file and "layers" in file
 
 
-def check_source(session: Session, source: InitialWeights) -> None:
+def check_source(session: Session, source: InitialWeights, who: Principal) -> None:
     """Refuse, before queueing, weights that do not exist or are not an HDF5 file.
 
     Raises:
         InvalidSpec: the job has no weights, or the dataset is not an HDF5 file.
     """
     try:
-        _check(session, source)
+        _check(session, source, who)
     except NotFound as error:
         raise InvalidSpec(f"`initial_weights`: {error.message}", received=error.extra) from None
 
 
-def _check(session: Session, source: InitialWeights) -> None:
+def _check(session: Session, source: InitialWeights, who: Principal) -> None:
     if source.job is not None:
-        job = records.get(session, source.job)
+        job = records.get(session, source.job, who)
         if "weights" not in (job.artifacts or []):
             raise InvalidSpec(
                 f"`initial_weights.job` {source.job} has no trained weights (it is "
@@ -55,7 +56,7 @@ def _check(session: Session, source: InitialWeights) -> None:
             )
     else:
         assert source.dataset is not None
-        dataset = catalog.get(session, source.dataset)
+        dataset = catalog.get(session, source.dataset, who)
         if dataset.format != "h5":
             raise DatasetMismatch(
                 f"`initial_weights.dataset` {source.dataset} is a .{dataset.format} file; "
@@ -69,7 +70,7 @@ def _path(session: Session, store: LocalStore, source: InitialWeights) -> Path:
     if source.job is not None:
         return store.path("jobs", source.job, ARTIFACTS["weights"])
     assert source.dataset is not None
-    dataset = catalog.get(session, source.dataset)
+    dataset = catalog.get(session, source.dataset, SERVICE)
     return store.path("datasets", dataset.id, catalog.data_file(dataset.format))
 
 

@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, defer
 
+from models.access import SERVICE
 from models.jobs.records import add_event, as_utc, clean_number, get
 from models.tables import Job, utcnow
 
@@ -155,7 +156,7 @@ def resume_point(
     the checkpoint file itself records, wins over the row's: a crash between writing the file
     and recording it leaves the row one epoch behind the weights.
     """
-    job = get(session, job_id)
+    job = get(session, job_id, SERVICE)
     epoch = _checkpoint_epoch(job, saved_epoch)
     if not has_checkpoint or epoch <= first_epoch:
         epoch = first_epoch
@@ -285,6 +286,7 @@ def finish(
     evaluation: dict[str, Any] | None = None,
     error: dict[str, Any] | None = None,
     artifacts: list[str] | None = None,
+    artifact_bytes: int | None = None,
     worker: str | None = None,
 ) -> None:
     """Record a job's final state (only from running, and only by its own worker if named)."""
@@ -295,6 +297,8 @@ def finish(
         values["error"] = error
     if artifacts is not None:
         values["artifacts"] = artifacts
+    if artifact_bytes is not None:
+        values["artifact_bytes"] = artifact_bytes  # counts in its owner's storage quota
     result = session.execute(
         update(Job)
         .where(

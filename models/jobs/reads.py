@@ -29,6 +29,7 @@ from sqlalchemy.dialects.postgresql import psycopg as pg_dialect
 from sqlalchemy.engine import make_url
 from starlette.concurrency import run_in_threadpool
 
+from models.access import Principal
 from models.db import get_engine, get_read_engine, postgres_conninfo, read_errors, unavailable
 from models.errors import ServiceUnavailable
 from models.jobs.records import not_found
@@ -52,12 +53,14 @@ class JobRow:
     artifacts: list[Any]
     history: dict[str, Any]
     evaluation: dict[str, Any] | None
+    owner: str | None
 
 
 _TABLE = Job.__table__
 _COLUMNS = [_TABLE.c[field.name] for field in fields(JobRow)]
 _QUERY = select(*_COLUMNS).where(_TABLE.c.id == bindparam("id"))
 _BATCH_QUERY = select(*_COLUMNS).where(_TABLE.c.id == any_(bindparam("ids")))
+_OWNER = [field.name for field in fields(JobRow)].index("owner")
 _JSON_FIELDS = frozenset(i for i, column in enumerate(_COLUMNS) if isinstance(column.type, JSON))
 
 RawRow = tuple[Any, ...]
@@ -78,14 +81,16 @@ def _decode(raw: RawRow) -> JobRow:
 
 
 Render = Callable[[JobRow], bytes]
+Waiting = tuple["asyncio.Future[bytes]", Principal]
+"""A request waiting for a read, and its caller."""
 
 
 class JobReader(Protocol):
     """Reads a job and renders it (as the API's response body), once per row read."""
 
-    async def read(self, job_id: str) -> bytes:
-        """The job, rendered; ``JobNotFound`` if there is none, ``ServiceUnavailable`` if the
-        database cannot answer."""
+    async def read(self, job_id: str, who: Principal) -> bytes:
+        """The job, rendered; ``JobNotFound`` if there is none or it is not ``who``'s to see,
+        ``ServiceUnavailable`` if the database cannot answer."""
 
     async def close(self) -> None: ...
 
@@ -97,15 +102,15 @@ class ThreadedReader:
         self.engine = get_read_engine(database_url)
         self.render = render
 
-    def _read(self, job_id: str) -> bytes:
+    def _read(self, job_id: str, who: Principal) -> bytes:
         with read_errors(), self.engine.connect() as connection:
             row = connection.execute(_QUERY, {"id": job_id}).first()
-        if row is None:
+        if row is None or not who.sees(row[_OWNER]):
             raise not_found(job_id)
         return self.render(JobRow(**row._mapping))
 
-    async def read(self, job_id: str) -> bytes:
-        return await run_in_threadpool(self._read, job_id)
+    async def read(self, job_id: str, who: Principal) -> bytes:
+        return await run_in_threadpool(self._read, job_id, who)
 
     async def close(self) -> None:
         pass
@@ -136,15 +141,15 @@ class PostgresReader:
         self.render = render
         self.timeout_s = timeout_s
         self._connection: Any = None
-        self._waiting: dict[str, list[asyncio.Future[bytes]]] = {}
+        self._waiting: dict[str, list[Waiting]] = {}
         self._reading: asyncio.Task[None] | None = None
         self._rendered: OrderedDict[str, tuple[RawRow, bytes, int]] = OrderedDict()
         self._rendered_bytes = 0
         self._keep_bytes = keep_bytes
 
-    async def read(self, job_id: str) -> bytes:
+    async def read(self, job_id: str, who: Principal) -> bytes:
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-        self._waiting.setdefault(job_id, []).append(future)
+        self._waiting.setdefault(job_id, []).append((future, who))
         if self._reading is None:
             self._reading = asyncio.create_task(self._read_batches())
         return await future
@@ -172,27 +177,30 @@ class PostgresReader:
 
     def _answer(
         self,
-        batch: dict[str, list[asyncio.Future[bytes]]],
+        batch: dict[str, list[Waiting]],
         rows: dict[str, RawRow],
         failure: Exception | None,
     ) -> None:
         """Answer every request of ``batch``; each job is rendered once, if it changed."""
         for job_id, futures in batch.items():
-            waiting = [future for future in futures if not future.done()]  # others went away
+            waiting = [(f, who) for f, who in futures if not f.done()]  # others went away
             if not waiting:
                 continue
             answer: bytes | Exception
+            row = rows.get(job_id)
             if failure is not None:
                 answer = failure
-            elif (row := rows.get(job_id)) is None:
+            elif row is None:
                 answer = not_found(job_id)
             else:
                 try:
                     answer = self._rendering(job_id, row)
                 except Exception as error:  # a bug: fail these requests, not the reader
                     answer = error
-            for future in waiting:
-                if isinstance(answer, Exception):
+            for future, who in waiting:
+                if row is not None and failure is None and not who.sees(row[_OWNER]):
+                    future.set_exception(not_found(job_id))  # as if it did not exist
+                elif isinstance(answer, Exception):
                     future.set_exception(answer)
                 else:
                     future.set_result(answer)

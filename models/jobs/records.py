@@ -7,15 +7,16 @@ The row is the truth; the worker's side of it (claim, heartbeat, epochs, finish)
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, defer
 
+from models.access import Principal, fetch, visible
 from models.errors import Conflict, JobNotFound
 from models.jobs import event_signals
-from models.tables import Job, JobEvent, utcnow
+from models.tables import Job, JobEvent, as_utc, utcnow
 
 
 class Timed(Protocol):
@@ -38,9 +39,17 @@ def clean_number(value: Any) -> Any:
     return number if math.isfinite(number) else None
 
 
-def create(session: Session, spec: dict[str, Any], name: str | None) -> Job:
+def create(
+    session: Session, spec: dict[str, Any], name: str | None, owner: str | None = None
+) -> Job:
     epochs = int(spec.get("fit", {}).get("epochs", 1))
-    job = Job(name=name, status="queued", spec=spec, progress={"epoch": 0, "epochs": epochs})
+    job = Job(
+        name=name,
+        status="queued",
+        spec=spec,
+        progress={"epoch": 0, "epochs": epochs},
+        owner=owner,
+    )
     session.add(job)
     session.flush()
     add_event(session, job.id, "status", {"status": "queued"})
@@ -51,17 +60,26 @@ def not_found(job_id: str) -> JobNotFound:
     return JobNotFound(f"No job with id {job_id!r}. List jobs with `GET /v1/jobs`.", job_id=job_id)
 
 
-def get(session: Session, job_id: str) -> Job:
-    job = session.get(Job, job_id)
-    if job is None:
-        raise not_found(job_id)
-    return job
+def get(session: Session, job_id: str, who: Principal, write: bool = False) -> Job:
+    """The job ``job_id`` if ``who`` may see it (or, with ``write``, change it).
+
+    Raises:
+        JobNotFound: no such job, or another user's.
+    """
+    return fetch(session, Job, job_id, who, not_found, write)
 
 
-def listing(session: Session, status: str | None, limit: int, offset: int) -> tuple[list[Job], int]:
-    """A page of jobs, newest first, and the total number matching the filter."""
-    query = select(Job).options(defer(Job.spec))  # a summary shows no spec
-    counter = select(func.count()).select_from(Job)
+def listing(
+    session: Session,
+    status: str | None,
+    limit: int,
+    offset: int,
+    who: Principal,
+    everyone: bool = False,
+) -> tuple[list[Job], int]:
+    """A page of ``who``'s jobs, newest first, and the total number matching the filter."""
+    query = visible(select(Job).options(defer(Job.spec)), Job, who, everyone)  # no spec
+    counter = visible(select(func.count()).select_from(Job), Job, who, everyone)
     if status:
         query = query.where(Job.status == status)
         counter = counter.where(Job.status == status)
@@ -84,7 +102,7 @@ def _notify(session: Session, job_id: str) -> None:
         session.execute(select(func.pg_notify(event_signals.CHANNEL, job_id)))
 
 
-def request_cancel(session: Session, job_id: str) -> Job:
+def request_cancel(session: Session, job_id: str, who: Principal) -> Job:
     """Cancel a queued job at once, or ask a running one to stop at its next batch.
 
     Both are compare-and-sets on the status, so a cancel that races a worker's claim either
@@ -94,6 +112,7 @@ def request_cancel(session: Session, job_id: str) -> Job:
         JobNotFound: no such job.
         Conflict: the job has already finished.
     """
+    get(session, job_id, who, write=True)
     for current, values in (
         ("queued", {"status": "cancelled", "cancel_requested": True, "finished_at": utcnow()}),
         ("running", {"cancel_requested": True}),
@@ -108,10 +127,10 @@ def request_cancel(session: Session, job_id: str) -> Job:
             if current == "queued":
                 add_event(session, job_id, "status", {"status": "cancelled"})
             session.flush()
-            job = get(session, job_id)
+            job = get(session, job_id, who)
             session.refresh(job)
             return job
-    job = get(session, job_id)
+    job = get(session, job_id, who)
     raise Conflict(
         f"Job {job_id} has already finished ({job.status}); only queued or running jobs "
         "can be cancelled.",
@@ -119,8 +138,8 @@ def request_cancel(session: Session, job_id: str) -> Job:
     )
 
 
-def delete(session: Session, job_id: str) -> None:
-    job = get(session, job_id)
+def delete(session: Session, job_id: str, who: Principal) -> None:
+    job = get(session, job_id, who, write=True)
     session.execute(
         JobEvent.__table__.delete().where(JobEvent.job_id == job_id)  # type: ignore[attr-defined]
     )
@@ -140,8 +159,3 @@ def durations(job: Timed) -> dict[str, float | None]:
         "queued_s": between(job.created_at, job.started_at),
         "running_s": between(job.started_at, job.finished_at),
     }
-
-
-def as_utc(moment: datetime) -> datetime:
-    # SQLite hands back naive datetimes even for timezone-aware columns; they are UTC.
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

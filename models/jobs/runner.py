@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import h5py
 
+from models.access import SERVICE
 from models.data import catalog
 from models.data.store import LocalStore
 from models.db import session_scope
@@ -26,7 +27,7 @@ from models.jobs.monitor import JobMonitor
 from models.keras.compiling import compile_model
 from models.keras.devices import devices, training_scope
 from models.keras.model import build
-from models.keras.training import CHECKPOINT, save_artifacts, train_and_evaluate
+from models.keras.training import ARTIFACTS, CHECKPOINT, save_artifacts, train_and_evaluate
 from models.settings import Settings
 from models.spec import JobCreate
 from models.tables import Job
@@ -213,7 +214,7 @@ def run_job(job_id: str, settings: Settings, worker: str) -> str:
         if claim in ("skipped", "exhausted"):
             log.info("job %s: %s", job_id, claim)
             return claim
-        job = records.get(session, job_id)
+        job = records.get(session, job_id, SERVICE)
         session.refresh(job)  # the claim updated the row behind the session's back
         spec = JobCreate.model_validate(job.spec)
         initial_epoch = spec.fit.initial_epoch
@@ -253,7 +254,7 @@ def run_job(job_id: str, settings: Settings, worker: str) -> str:
             outcome = train_and_evaluate(
                 model,
                 spec,
-                lambda dataset_id: catalog.open_reader(session, store, dataset_id),
+                lambda dataset_id: catalog.open_reader(session, store, dataset_id, SERVICE),
                 reporter,
                 initial_epoch,
                 settings.stream_bytes,
@@ -289,6 +290,9 @@ def run_job(job_id: str, settings: Settings, worker: str) -> str:
             evaluation=outcome.evaluation,
             error=failure,
             artifacts=artifacts,
+            artifact_bytes=sum(
+                store.path("jobs", job_id, ARTIFACTS[key]).stat().st_size for key in artifacts
+            ),
             worker=worker,
         )
     store.path("jobs", job_id, CHECKPOINT).unlink(missing_ok=True)

@@ -66,9 +66,10 @@ def sweep(
     session.commit()
     for job_id in report.requeued:
         send(job_id)
+    # Only dispatched jobs have a message; the others wait their turn (models.jobs.turns).
     queued = session.execute(
         select(Job.id, Job.created_at, Job.heartbeat_at)
-        .where(Job.status == "queued")
+        .where(Job.status == "queued", Job.dispatched_at.is_not(None))
         .order_by(Job.created_at)
     ).all()
     backlog = broker_backlog()

@@ -9,6 +9,7 @@ import asyncio
 import psycopg
 from sqlalchemy.orm import Session
 
+from models.access import SERVICE
 from models.jobs import records
 from models.jobs.event_signals import LIVE_POLL_SECONDS, PollOnly, PostgresSignals, event_signals
 from tests.models.conftest import database_url
@@ -102,7 +103,7 @@ def test_deleting_a_job_wakes_its_streams(pg_session: Session) -> None:
     signals = PostgresSignals(database_url(pg_session))
 
     def delete() -> None:
-        records.delete(pg_session, job_id)
+        records.delete(pg_session, job_id, SERVICE)
         pg_session.commit()
 
     async def check() -> None:

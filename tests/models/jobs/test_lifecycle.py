@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from sqlalchemy.orm import Session
 
+from models.access import SERVICE
 from models.jobs import lifecycle, records
 from models.tables import utcnow
 
@@ -65,7 +66,7 @@ def test_a_live_workers_job_is_not_taken_over(session: Session) -> None:
 def test_a_silent_workers_job_is_resumed_by_the_next_delivery(session: Session) -> None:
     job_id = _running(session, "host-a:1", silent_for=120)
     assert lifecycle.claim(session, job_id, "host-b:2", 3, 60) == "resumed"
-    job = records.get(session, job_id)
+    job = records.get(session, job_id, SERVICE)
     session.refresh(job)
     assert (job.worker, job.attempts, job.status) == ("host-b:2", 2, "running")
 
@@ -79,7 +80,7 @@ def test_a_dead_process_is_taken_over_at_once(session: Session) -> None:
 def test_out_of_attempts_ends_failed_with_the_reason(session: Session) -> None:
     job_id = _running(session, "host-a:1", attempts=3, silent_for=120)
     assert lifecycle.claim(session, job_id, "host-b:2", 3, 60) == "exhausted"
-    job = records.get(session, job_id)
+    job = records.get(session, job_id, SERVICE)
     session.refresh(job)
     assert job.status == "failed"
     assert job.error is not None and job.error["code"] == "worker_lost"
@@ -90,7 +91,7 @@ def test_heartbeat_belongs_to_the_owner_only(session: Session) -> None:
     job_id = _running(session, "host-a:1")
     assert lifecycle.heartbeat(session, job_id, "host-a:1", {"epoch": 1}) is False
     assert lifecycle.heartbeat(session, job_id, "host-z:9", None) is None
-    records.request_cancel(session, job_id)
+    records.request_cancel(session, job_id, SERVICE)
     assert lifecycle.heartbeat(session, job_id, "host-a:1", None) is True
 
 
@@ -102,4 +103,4 @@ def test_resume_point_cuts_history_back_to_the_checkpoint(session: Session) -> N
     session.commit()
     assert lifecycle.resume_point(session, job_id) == 2
     session.commit()
-    assert records.get(session, job_id).history == {"loss": [0.0, 1.0]}
+    assert records.get(session, job_id, SERVICE).history == {"loss": [0.0, 1.0]}

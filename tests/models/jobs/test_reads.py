@@ -11,6 +11,7 @@ import psycopg
 import pytest
 from sqlalchemy.orm import Session
 
+from models.access import SERVICE, Principal
 from models.db import postgres_conninfo
 from models.errors import JobNotFound, ServiceUnavailable
 from models.jobs import lifecycle, records
@@ -61,7 +62,7 @@ def test_a_job_is_read_and_rendered(session: Session) -> None:
     job_id = _job(session, "first")
 
     async def check(reader: JobReader, _: Renders) -> None:
-        assert json.loads(await reader.read(job_id)) == {"id": job_id, "status": "queued"}
+        assert json.loads(await reader.read(job_id, SERVICE)) == {"id": job_id, "status": "queued"}
 
     _with_reader(session, check)
 
@@ -69,7 +70,25 @@ def test_a_job_is_read_and_rendered(session: Session) -> None:
 def test_a_missing_job_is_not_found(session: Session) -> None:
     async def check(reader: JobReader, _: Renders) -> None:
         with pytest.raises(JobNotFound, match="No job with id 'nope'"):
-            await reader.read("nope")
+            await reader.read("nope", SERVICE)
+
+    _with_reader(session, check)
+
+
+def test_another_users_job_reads_as_a_missing_one(session: Session) -> None:
+    job = records.create(session, {"fit": {"epochs": 3}}, "ana's", owner="ana")
+    session.commit()
+    bob = Principal("bob", "bob", admin=False)
+
+    async def check(reader: JobReader, _: Renders) -> None:
+        ana = Principal("ana", "ana", admin=False)
+        assert json.loads(await reader.read(job.id, ana))["id"] == job.id
+        answers = await asyncio.gather(
+            reader.read(job.id, bob), reader.read(job.id, ana), return_exceptions=True
+        )
+        assert isinstance(answers[0], JobNotFound)
+        assert answers[0].detail() == records.not_found(job.id).detail()
+        assert json.loads(answers[1])["id"] == job.id  # type: ignore[arg-type]
 
     _with_reader(session, check)
 
@@ -78,10 +97,10 @@ def test_a_read_sees_the_write_before_it(session: Session) -> None:
     job_id = _job(session)
 
     async def check(reader: JobReader, _: Renders) -> None:
-        assert json.loads(await reader.read(job_id))["status"] == "queued"
-        records.request_cancel(session, job_id)
+        assert json.loads(await reader.read(job_id, SERVICE))["status"] == "queued"
+        records.request_cancel(session, job_id, SERVICE)
         session.commit()
-        assert json.loads(await reader.read(job_id))["status"] == "cancelled"
+        assert json.loads(await reader.read(job_id, SERVICE))["status"] == "cancelled"
 
     _with_reader(session, check)
 
@@ -91,7 +110,9 @@ def test_concurrent_reads_each_get_their_own_job(session: Session) -> None:
     asked = [*ids, "missing", *ids, ids[0], "missing"] * 4
 
     async def check(reader: JobReader, _: Renders) -> None:
-        answers = await asyncio.gather(*(reader.read(i) for i in asked), return_exceptions=True)
+        answers = await asyncio.gather(
+            *(reader.read(i, SERVICE) for i in asked), return_exceptions=True
+        )
         for job_id, answer in zip(asked, answers, strict=True):
             if job_id == "missing":
                 assert isinstance(answer, JobNotFound)
@@ -106,7 +127,7 @@ def test_polls_of_one_job_share_a_read_and_a_render(pg_session: Session) -> None
     job_id = _job(pg_session)
 
     async def check(reader: JobReader, _: Renders) -> None:
-        answers = await asyncio.gather(*(reader.read(job_id) for _ in range(50)))
+        answers = await asyncio.gather(*(reader.read(job_id, SERVICE) for _ in range(50)))
         assert len(set(answers)) == 1
 
     renders = _with_reader(pg_session, check)
@@ -119,13 +140,13 @@ def test_a_connection_killed_by_the_database_is_replaced_unnoticed(pg_session: S
     url = postgres_conninfo(database_url(pg_session))
 
     async def check(reader: JobReader, _: Renders) -> None:
-        await reader.read(job_id)
+        await reader.read(job_id, SERVICE)
         with psycopg.connect(url, autocommit=True) as admin:  # as a database restart would
             admin.execute(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                 "WHERE datname = current_database() AND pid <> pg_backend_pid()"
             )
-        assert json.loads(await reader.read(job_id))["id"] == job_id
+        assert json.loads(await reader.read(job_id, SERVICE))["id"] == job_id
 
     _with_reader(pg_session, check)
 
@@ -139,9 +160,9 @@ def test_an_unreachable_database_is_a_503_and_the_reader_recovers(pg_session: Se
     async def check() -> None:
         try:
             with pytest.raises(ServiceUnavailable, match="unreachable or busy"):
-                await reader.read(job_id)
+                await reader.read(job_id, SERVICE)
             reader.conninfo = reachable
-            assert json.loads(await reader.read(job_id))["id"] == job_id
+            assert json.loads(await reader.read(job_id, SERVICE))["id"] == job_id
         finally:
             await reader.close()
 
@@ -160,11 +181,11 @@ def test_a_render_that_fails_fails_its_requests_not_the_reader(pg_session: Sessi
         reader = PostgresReader(database_url(pg_session), render)
         try:
             answers = await asyncio.gather(
-                reader.read(good), reader.read(bad), return_exceptions=True
+                reader.read(good, SERVICE), reader.read(bad, SERVICE), return_exceptions=True
             )
             assert answers[0] == good.encode()
             assert isinstance(answers[1], ValueError)
-            assert await reader.read(good) == good.encode()
+            assert await reader.read(good, SERVICE) == good.encode()
         finally:
             await reader.close()
 
@@ -182,11 +203,11 @@ def test_an_unchanged_job_is_not_rendered_again(pg_session: Session) -> None:
     async def check() -> None:
         reader = PostgresReader(database_url(pg_session), render)
         try:
-            first = await reader.read(job_id)
-            assert await reader.read(job_id) is first  # the same row: the same bytes
+            first = await reader.read(job_id, SERVICE)
+            assert await reader.read(job_id, SERVICE) is first  # the same row: the same bytes
             lifecycle.record_epoch(pg_session, job_id, 0, 3, {"loss": 0.5})
             pg_session.commit()
-            assert json.loads(await reader.read(job_id)) == {
+            assert json.loads(await reader.read(job_id, SERVICE)) == {
                 "status": "queued",
                 "history": {"loss": [0.5]},
             }
@@ -207,11 +228,11 @@ def test_kept_renderings_stay_within_their_budget(pg_session: Session) -> None:
         reader = PostgresReader(database_url(pg_session), renders, keep_bytes=500)
         try:
             for job_id in ids:
-                await reader.read(job_id)
+                await reader.read(job_id, SERVICE)
             assert 0 < reader._rendered_bytes <= 500
             assert list(reader._rendered) == ids[-len(reader._rendered) :]  # the oldest left
             assert len(reader._rendered) < len(ids)
-            await reader.read(ids[0])  # dropped, so rendered again
+            await reader.read(ids[0], SERVICE)  # dropped, so rendered again
         finally:
             await reader.close()
 

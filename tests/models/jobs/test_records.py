@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.orm import Session
 
+from models.access import SERVICE
 from models.errors import Conflict, JobNotFound
 from models.jobs import lifecycle, records
 
@@ -13,13 +14,13 @@ SPEC = {"fit": {"epochs": 3}}
 
 def test_cancel_queued_job_is_final_and_cancel_finished_is_a_conflict(session: Session) -> None:
     job = records.create(session, SPEC, None)
-    assert records.request_cancel(session, job.id).status == "cancelled"
+    assert records.request_cancel(session, job.id, SERVICE).status == "cancelled"
     session.commit()
     assert (
         lifecycle.claim(session, job.id, "worker", 3, 60) == "skipped"
     )  # a queued-then-cancelled job never starts
     with pytest.raises(Conflict, match="already finished"):
-        records.request_cancel(session, job.id)
+        records.request_cancel(session, job.id, SERVICE)
 
 
 def test_cancel_running_job_sets_the_flag_the_worker_polls(session: Session) -> None:
@@ -27,29 +28,29 @@ def test_cancel_running_job_sets_the_flag_the_worker_polls(session: Session) -> 
     lifecycle.claim(session, job.id, "worker", 3, 60)
     session.commit()
     assert not lifecycle.cancel_requested(session, job.id)
-    records.request_cancel(session, job.id)
+    records.request_cancel(session, job.id, SERVICE)
     session.commit()
     assert lifecycle.cancel_requested(session, job.id)
-    assert records.get(session, job.id).status == "running"
+    assert records.get(session, job.id, SERVICE).status == "running"
 
 
 def test_deleted_job_reads_as_cancelled_to_its_worker(session: Session) -> None:
     job = records.create(session, SPEC, None)
     session.commit()
-    records.delete(session, job.id)
+    records.delete(session, job.id, SERVICE)
     session.commit()
     assert lifecycle.cancel_requested(session, job.id)
     with pytest.raises(JobNotFound):
-        records.get(session, job.id)
+        records.get(session, job.id, SERVICE)
 
 
 def test_listing_filters_and_pages(session: Session) -> None:
     created = [records.create(session, SPEC, f"job-{i}") for i in range(5)]
     lifecycle.claim(session, created[0].id, "worker", 3, 60)
     session.commit()
-    running, total = records.listing(session, "running", limit=10, offset=0)
+    running, total = records.listing(session, "running", 10, 0, SERVICE)
     assert [j.id for j in running] == [created[0].id] and total == 1
-    page, total = records.listing(session, None, limit=2, offset=2)
+    page, total = records.listing(session, None, 2, 2, SERVICE)
     assert total == 5 and len(page) == 2
 
 

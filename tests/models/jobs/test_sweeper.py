@@ -49,9 +49,11 @@ def run(session: Session, settings: Settings, broker: Broker) -> SweepReport:
     return report
 
 
-def queued(session: Session, age: float = 0) -> str:
+def queued(session: Session, age: float = 0, dispatched: bool = True) -> str:
+    """A queued job; ``dispatched``: sent to the broker by the dispatcher when created."""
     job = records.create(session, SPEC, None)
     job.created_at = utcnow() - timedelta(seconds=age)
+    job.dispatched_at = job.created_at if dispatched else None
     session.commit()
     return job.id
 
@@ -112,6 +114,13 @@ def test_a_live_worker_s_job_is_left_alone(session: Session, settings: Settings)
     report = run(session, settings, broker)
     assert (report.requeued, report.failed, report.resent, broker.sent) == ([], [], [], [])
     assert state(session, job_id).status == "running"
+
+
+def test_jobs_waiting_their_turn_have_no_message_to_resend(
+    session: Session, settings: Settings
+) -> None:
+    queued(session, age=LEASE + 5, dispatched=False)
+    assert run(session, settings, Broker(backlog=0)).resent == []
 
 
 def test_lost_messages_of_queued_jobs_are_sent_again(session: Session, settings: Settings) -> None:

@@ -1,0 +1,1 @@
+"""Accounts: users, their tokens, quotas and the audit log."""
