@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from models.access import SCOPES, Principal
@@ -102,7 +102,7 @@ def revoke(session: Session, token_id: str, actor: str, user_id: str | None = No
     return token
 
 
-def authenticate(session: Session, key: bytes, secret: str) -> Principal | None:
+def authenticate(session: Session | Connection, key: bytes, secret: str) -> Principal | None:
     """The caller behind ``secret``, or None for an unknown, revoked or expired token or a
     disabled user."""
     if not secret.startswith(keys.PREFIX):

@@ -8,7 +8,8 @@ sweeping at once do no harm):
 - when the broker holds fewer messages than there are queued jobs (a Redis restarted without
   persistence, say), the queued jobs last sent more than a lease ago are re-sent; a duplicate
   loses its claim and does nothing;
-- temporary upload files left by a crashed API are removed.
+- temporary upload files left by a crashed API are removed;
+- workers silent for a day are forgotten (their slot reports, see ``models.jobs.turns``).
 """
 
 from __future__ import annotations
@@ -19,15 +20,16 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from models.data.store import LocalStore
 from models.jobs import lifecycle
 from models.settings import Settings
-from models.tables import Job, utcnow
+from models.tables import Job, WorkerSlots, utcnow
 
 log = logging.getLogger(__name__)
+FORGET_WORKERS = timedelta(days=1)
 
 
 @dataclass
@@ -54,6 +56,8 @@ def sweep(
     """
     report = SweepReport()
     cutoff = utcnow() - timedelta(seconds=settings.lease_seconds)
+    # Each worker process reports its slots under its own name; forget those long gone.
+    session.execute(delete(WorkerSlots).where(WorkerSlots.seen_at < utcnow() - FORGET_WORKERS))
     silent = session.scalars(
         select(Job).where(Job.status == "running", Job.heartbeat_at < cutoff)
     ).all()

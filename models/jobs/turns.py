@@ -94,10 +94,18 @@ def waiting_turns(session: Session, settings: Settings, now: datetime) -> list[T
     half_life = settings.usage_half_life_seconds
     usage: dict[str | None, float] = {}
     horizon = now - timedelta(seconds=20 * half_life)  # older use counts for nothing
-    for owner, started, finished in session.execute(
-        select(Job.owner, Job.started_at, Job.finished_at).where(
-            Job.started_at.is_not(None),
-            Job.finished_at.is_(None) | (Job.finished_at > horizon),
+    named = [owner for owner in owners if owner is not None]
+    of_waiting = Job.owner.in_(named) | (Job.owner.is_(None) if None in oldest else False)
+    # With one user waiting there is no one to compare their usage with.
+    for owner, started, finished in (
+        ()
+        if len(oldest) == 1
+        else session.execute(
+            select(Job.owner, Job.started_at, Job.finished_at).where(
+                of_waiting,
+                Job.started_at.is_not(None),
+                Job.finished_at.is_(None) | (Job.finished_at > horizon),
+            )
         )
     ):
         if owner not in oldest or started is None:
@@ -106,9 +114,9 @@ def waiting_turns(session: Session, settings: Settings, now: datetime) -> list[T
         seconds = max(0.0, (end - as_utc(started)).total_seconds())
         age = (now - end).total_seconds()
         usage[owner] = usage.get(owner, 0.0) + decayed(seconds, age, half_life)
-    users = {
-        u.id: u for u in session.scalars(select(User).where(User.id.in_([o for o in owners if o])))
-    }
+    users = (
+        {u.id: u for u in session.scalars(select(User).where(User.id.in_(named)))} if named else {}
+    )
     turns = []
     for owner, first in oldest.items():
         user = users.get(owner) if owner else None

@@ -271,3 +271,15 @@ def test_the_checkpoint_file_s_own_epoch_wins_over_the_row(session: Session) -> 
         select(JobEvent.data).where(JobEvent.job_id == job_id).order_by(JobEvent.id.desc())
     ).first()
     assert takeover == {"status": "running", "worker": "host-b:2", "resumed_from_epoch": 3}
+
+
+def test_workers_gone_for_a_day_are_forgotten(session: Session, settings: Settings) -> None:
+    from models.jobs.turns import report_slots
+    from models.tables import WorkerSlots
+
+    report_slots(session, "gone:1", 1, utcnow() - timedelta(days=2))
+    report_slots(session, "here:2", 1, utcnow())
+    session.commit()
+    run(session, settings, Broker(backlog=0))
+    session.commit()
+    assert [w.worker for w in session.query(WorkerSlots)] == ["here:2"]

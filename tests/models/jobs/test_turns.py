@@ -160,3 +160,17 @@ def test_next_turn_prefers_fewest_running_per_weight() -> None:
     ]
     assert next_turn(turns) == turns[0]
     assert next_turn([turns[2]]) is None
+
+
+def test_jobs_of_the_service_itself_take_turns_too(session: Session) -> None:
+    """Jobs made before there were users (no owner) share the slots with users' jobs."""
+    clock, settings = Clock(), _settings()
+    a = _user(session, "a")
+    orphans = _queue(session, None, 2, clock)
+    (mine,) = _queue(session, a, 1, clock)
+    _slots(session, 1, clock)
+    (first,) = _dispatch(session, settings, clock)
+    assert first == orphans[0]  # the oldest, nobody having run anything
+    _run(session, first, clock.now, clock.tick(60))
+    _slots(session, 1, clock)
+    assert _dispatch(session, settings, clock) == [mine]  # then the user who has not run
