@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from api import errors, malloc
 from api.auth import require_token
 from api.limits import BodyLimit
+from api.request_guard import RequestGuard
 from api.routes import artifacts, datasets, events, health, jobs, models
 from api.sweeping import Sweeper
 from models.data.store import LocalStore
@@ -72,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.job_reader = job_reader(settings.database_url, render=jobs.render_job)
     app.state.event_signals = event_signals(settings.database_url)
     errors.install(app)
+    app.add_middleware(RequestGuard)  # inside BodyLimit: it reads bodies already bounded
     app.add_middleware(
         BodyLimit,
         max_request_bytes=settings.max_request_bytes,

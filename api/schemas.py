@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Query
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
 from models.jobs import records
 from models.jobs.reads import JobRow
 from models.tables import Dataset, Job
+
+# Bounds that every database takes as a parameter: SQLite's and PostgreSQL's integers are 64-bit,
+# and a list is never paged that far.
+MAX_OFFSET = 2**31 - 1
+MAX_EVENT_ID = 2**63 - 1
+Offset = Annotated[
+    int, Query(ge=0, le=MAX_OFFSET, description="Skip this many items (newest first).")
+]
 
 
 class _Read(BaseModel):

@@ -80,6 +80,13 @@ class InvalidRequest(ServiceError):
     code = "invalid_request"
 
 
+class MalformedBody(ServiceError):
+    """The body breaks its own framing (a multipart body cut short, or bytes after its end)."""
+
+    status_code = 400
+    code = "malformed_body"
+
+
 class InvalidUpload(ServiceError):
     status_code = 422
     code = "invalid_upload"

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 
 from api.deps import SessionDep, SettingsDep, StoreDep
-from api.schemas import DatasetList, DatasetRead
+from api.schemas import DatasetList, DatasetRead, Offset
 from api.upload import UPLOAD_OPENAPI, receive_file
 from models.data import catalog
 from models.data.formats import format_for
@@ -47,7 +47,7 @@ async def upload_dataset(
 def list_datasets(
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> DatasetList:
     """List datasets, newest first."""
     return DatasetList(items=[DatasetRead.of(d) for d in catalog.listing(session, limit, offset)])

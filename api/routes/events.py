@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import suppress
@@ -15,7 +16,9 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy import Row, select
 
 from api.deps import SettingsDep
+from api.schemas import MAX_EVENT_ID
 from models.db import get_read_engine, read_errors, session_scope
+from models.errors import InvalidRequest
 from models.jobs import records
 from models.jobs.event_signals import EventSignals
 from models.settings import Settings
@@ -77,6 +80,18 @@ async def _stream(
                     await changed.wait()
 
 
+def _event_id(header: str) -> int:
+    """``Last-Event-ID`` as an event id: ASCII digits (``str.isdigit`` takes "²" and "٣")."""
+    if re.fullmatch(r"[0-9]{1,19}", header) and int(header) <= MAX_EVENT_ID:
+        return int(header)
+    raise InvalidRequest(
+        "The header `Last-Event-ID` must be the id of an event of this stream: a whole number "
+        f"from 0 to {MAX_EVENT_ID}, as sent in its `id:` line. Reconnect without the header to "
+        f"replay from the start. Received: {header[:40]!r}.",
+        field="Last-Event-ID",
+    )
+
+
 @router.get(
     "/{job_id}/events",
     response_class=StreamingResponse,
@@ -87,7 +102,9 @@ async def job_events(
     request: Request,
     settings: SettingsDep,
     last_event_id: Annotated[str | None, Header()] = None,
-    after: Annotated[int | None, Query(ge=0, description="Resume after this event id.")] = None,
+    after: Annotated[
+        int | None, Query(ge=0, le=MAX_EVENT_ID, description="Resume after this event id.")
+    ] = None,
 ) -> StreamingResponse:
     """Live progress as Server-Sent Events: status, epochs, batches, evaluation; then it ends.
 
@@ -99,8 +116,8 @@ async def job_events(
         with session_scope(settings.database_url) as session:
             records.get(session, job_id)
 
+    start = after or 0 if last_event_id is None else _event_id(last_event_id)
     await run_in_threadpool(check)
-    start = int(last_event_id) if last_event_id and last_event_id.isdigit() else after or 0
     return StreamingResponse(
         _stream(request, settings, job_id, start),
         media_type="text/event-stream",

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 from api.deps import SessionDep, SettingsDep, StoreDep
 from api.dispatch import enqueue
 from api.examples import JOB_EXAMPLES
-from api.schemas import JobList, JobRead, JobSummary
+from api.schemas import JobList, JobRead, JobSummary, Offset
 from models.data import catalog
 from models.errors import ServiceUnavailable
 from models.jobs import initial_weights, records
@@ -49,7 +49,7 @@ def list_jobs(
     session: SessionDep,
     status: Status | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> JobList:
     """List jobs, newest first, optionally by status."""
     rows, total = records.listing(session, status, limit, offset)

@@ -73,7 +73,12 @@ def shapes(session: Session, ids: Iterable[str]) -> dict[str, dict[str, tuple[in
     if not wanted:
         return {}
     rows = session.scalars(select(Dataset).where(Dataset.id.in_(wanted)))
-    return {row.id: {a["name"]: tuple(a["shape"]) for a in row.arrays} for row in rows}
+    return {row.id: array_shapes(row) for row in rows}
+
+
+def array_shapes(dataset: Dataset) -> dict[str, tuple[int, ...]]:
+    """The shape of each array of ``dataset`` by name, from the catalogue (no file is read)."""
+    return {a["name"]: tuple(a["shape"]) for a in dataset.arrays}
 
 
 def delete(session: Session, store: LocalStore, dataset_id: str) -> None:

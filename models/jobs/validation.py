@@ -60,23 +60,6 @@ def _check_bounds(spec: JobCreate, settings: Settings) -> None:
             )
 
 
-def _fits(array_shape: tuple[int, ...], tensor: TensorInfo) -> bool:
-    """Whether arrays of ``array_shape`` (batch first) can feed ``tensor``.
-
-    Keras itself adds or drops a trailing axis of size 1, so (n,) feeds (None, 1) and
-    (n, 1) feeds (None,).
-    """
-    expected = tensor.shape[1:]
-    received = array_shape[1:]
-    if len(received) == len(expected) + 1 and received[-1:] == (1,):
-        received = received[:-1]
-    elif len(received) + 1 == len(expected) and expected[-1:] == (1,):
-        expected = expected[:-1]
-    return len(received) == len(expected) and all(
-        e is None or e == r for e, r in zip(expected, received, strict=True)
-    )
-
-
 def _squeeze(shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
     while shape and shape[-1] == 1:
         shape = shape[:-1]
@@ -124,15 +107,7 @@ def _check_split(
     lengths: dict[str, int] = {}
     for tensor, leaf in zip(sig.inputs, x_leaves, strict=True):
         shape = leaf_shape(leaf, f"{where}.x", shapes)
-        if not _fits(shape, tensor):
-            raise DatasetMismatch(
-                f"`{where}.x` for input {tensor.name!r} has shape {list(shape)}, but the model "
-                f"expects (batch, {', '.join(str(d) for d in tensor.shape[1:])}). Reshape the "
-                "array or change the model's input shape.",
-                input=tensor.name,
-                received=list(shape),
-                expected=list(tensor.shape),
-            )
+        tensor.require(shape, f"{where}.x", "Reshape the array or change the model's input shape.")
         lengths[f"x[{tensor.name}]"] = shape[0]
     if split.y is None:
         if role != "train" or spec.fit.epochs > 0:

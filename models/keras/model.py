@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from models.errors import InvalidModel, LimitExceeded
+from models.errors import DatasetMismatch, InvalidModel, LimitExceeded
 from models.keras.allow_list import check_model_json
 from models.keras.dialects.convert import LEGACY_CLASSES, LEGACY_MODULES, normalize
 from models.settings import Settings
@@ -41,6 +41,34 @@ class TensorInfo:
 
     def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype}
+
+    def accepts(self, array_shape: tuple[int, ...]) -> bool:
+        """Whether arrays of ``array_shape`` (batch first) can feed this input.
+
+        Keras itself adds or drops a trailing axis of size 1, so (n,) feeds (None, 1) and
+        (n, 1) feeds (None,).
+        """
+        expected = self.shape[1:]
+        received = array_shape[1:]
+        if len(received) == len(expected) + 1 and received[-1:] == (1,):
+            received = received[:-1]
+        elif len(received) + 1 == len(expected) and expected[-1:] == (1,):
+            expected = expected[:-1]
+        return len(array_shape) > 0 and (
+            len(received) == len(expected)
+            and all(e is None or e == r for e, r in zip(expected, received, strict=True))
+        )
+
+    def require(self, array_shape: tuple[int, ...], where: str, fix: str) -> None:
+        """Raise DatasetMismatch, naming ``where`` and suggesting ``fix``, unless accepted."""
+        if not self.accepts(array_shape):
+            raise DatasetMismatch(
+                f"`{where}` for input {self.name!r} has shape {list(array_shape)}, but the model "
+                f"expects (batch, {', '.join(str(d) for d in self.shape[1:])}). {fix}",
+                input=self.name,
+                received=list(array_shape),
+                expected=list(self.shape),
+            )
 
 
 @dataclass(frozen=True)
