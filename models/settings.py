@@ -46,6 +46,12 @@ class Settings(BaseSettings):
     max_training_bytes: int = Field(
         default=64 * 1024**3, gt=0, description="Estimated training memory a job may need."
     )
+    max_config_values: int = Field(
+        default=4_000_000,
+        gt=0,
+        description="Values one Keras object's config may size: AUC thresholds, IoU classes², "
+        "a lookup layer's tokens (see models.keras.config_sizes).",
+    )
     max_epochs: int = Field(default=100_000, gt=0)
     max_batch_size: int = Field(default=1_000_000, gt=0)
     max_dataset_arrays: int = Field(default=256, gt=0)

@@ -14,6 +14,7 @@ from models.data.references import align, leaf_shape
 from models.errors import DatasetMismatch, LimitExceeded
 from models.keras.callbacks import build_callbacks
 from models.keras.compiling import check_compile
+from models.keras.config_sizes import total_sized_values
 from models.keras.memory import check_training_memory
 from models.keras.model import Signature, TensorInfo, describe, signature
 from models.settings import Settings
@@ -199,7 +200,8 @@ def check_job(spec: JobCreate, datasets: Mapping[str, Shapes], settings: Setting
                 "least one sample."
             )
     if spec.fit.epochs > 0:
-        check_training_memory(model, spec.fit.batch_size or 32, settings)
+        tables = total_sized_values([spec.model, spec.compile.model_dump(mode="json")])
+        check_training_memory(model, spec.fit.batch_size or 32, settings, tables)
     return CheckedJob(signature=sig, parameters=int(model.count_params()), train_samples=train)
 
 

@@ -178,7 +178,7 @@ def model_key(model_json: dict[str, Any]) -> str:
 
 
 DESCRIBED_CACHE_SIZE = 64
-_described: OrderedDict[tuple[str, int, int], keras.Model] = OrderedDict()
+_described: OrderedDict[tuple[str, int, int, int], keras.Model] = OrderedDict()
 
 
 def describe(model_json: dict[str, Any], settings: Settings, key: str | None = None) -> keras.Model:
@@ -191,7 +191,12 @@ def describe(model_json: dict[str, Any], settings: Settings, key: str | None = N
     Raises:
         ForbiddenModel, LimitExceeded, InvalidModel: the JSON is unsafe, too big or broken.
     """
-    cache_key = (key or model_key(model_json), settings.max_params, settings.max_layers)
+    cache_key = (
+        key or model_key(model_json),
+        settings.max_params,
+        settings.max_layers,
+        settings.max_config_values,
+    )
     with _BUILD_LOCK:
         if cache_key in _described:
             _described.move_to_end(cache_key)
