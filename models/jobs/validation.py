@@ -17,6 +17,7 @@ from models.keras.compiling import check_compile
 from models.keras.config_sizes import total_sized_values
 from models.keras.memory import check_training_memory
 from models.keras.model import Signature, TensorInfo, describe, signature
+from models.keras.training import validation_cut
 from models.settings import Settings
 from models.spec import DataSplit, JobCreate
 
@@ -192,13 +193,22 @@ def check_job(spec: JobCreate, datasets: Mapping[str, Shapes], settings: Setting
         counts[role] = _check_split(role, split, sig, spec, shapes)
     train = counts.get("train")
     if train is not None and spec.fit.validation_split and spec.data.validation is None:
-        held_out = int(train * spec.fit.validation_split)
-        if held_out < 1 or held_out >= train:
+        kept = validation_cut(train, spec.fit.validation_split)
+        if kept in (0, train):
             raise DatasetMismatch(
-                f"`fit.validation_split`={spec.fit.validation_split} of {train} samples leaves "
-                f"{held_out} for validation and {train - held_out} for training; both need at "
-                "least one sample."
+                f"`fit.validation_split`={spec.fit.validation_split} of {train} samples keeps "
+                f"{kept} for training and {train - kept} for validation (Keras keeps "
+                "floor(samples * (1 - validation_split))); both need at least one sample. Give "
+                "more samples, another validation_split, or a `data.validation` split.",
+                received=spec.fit.validation_split,
             )
+    train_split = spec.data.train
+    if spec.fit.class_weight and train_split is not None and train_split.sample_weight is not None:
+        raise DatasetMismatch(
+            "`fit.class_weight` and `data.train.sample_weight` cannot be used together (a Keras "
+            "rule: class weights become sample weights). Fold the class weights into "
+            "`sample_weight`, or drop one of them."
+        )
     if spec.fit.epochs > 0:
         tables = total_sized_values([spec.model, spec.compile.model_dump(mode="json")])
         check_training_memory(model, spec.fit.batch_size or 32, settings, tables)

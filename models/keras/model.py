@@ -171,6 +171,34 @@ def check_params(model: keras.Model, settings: Settings) -> int:
     return count
 
 
+def _check_initializers(model: keras.Model) -> None:
+    """Run each weight's initializer on a tiny weight of the same rank.
+
+    Building without allocating never calls them, and some fail only on the real weight
+    ("identity" on a Conv2D kernel of rank 4): the job would be queued and fail on a worker.
+    Sizes are capped at 2, so a huge weight costs nothing here; only the rank is what fails.
+
+    Raises:
+        InvalidModel: naming the weight, its shape and the initializer.
+    """
+    for variable in model.weights:
+        initializer = getattr(variable, "_initializer", None)
+        if initializer is None or not callable(initializer):
+            continue
+        small = tuple(min(int(size), 2) for size in variable.shape)
+        try:
+            initializer(small, dtype=variable.dtype)
+        except Exception as error:
+            name = type(initializer).__name__
+            raise InvalidModel(
+                f"Weight {variable.path!r} of shape {list(variable.shape)} cannot be initialized "
+                f"by its initializer {name}: {_short(error)} Choose an initializer that suits "
+                f"a weight of rank {len(variable.shape)}, e.g. glorot_uniform.",
+                weight=variable.path,
+                initializer=name,
+            ) from None
+
+
 def model_key(model_json: dict[str, Any]) -> str:
     """A hash of the model JSON's canonical form: equal for equal models, whatever key order."""
     canonical = json.dumps(model_json, sort_keys=True, separators=(",", ":"))
@@ -205,6 +233,7 @@ def describe(model_json: dict[str, Any], settings: Settings, key: str | None = N
     with _BUILD_LOCK, _no_allocation():
         model = _from_json(keras3_json)
         check_params(model, settings)
+        _check_initializers(model)
         _described[cache_key] = model
         while len(_described) > DESCRIBED_CACHE_SIZE:
             _described.popitem(last=False)

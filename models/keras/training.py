@@ -6,6 +6,7 @@ supplies, which is how the worker records each epoch and learns that a job was c
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
@@ -140,6 +141,15 @@ def load_split(
     )
 
 
+def validation_cut(samples: int, validation_split: float) -> int:
+    """How many of ``samples`` Keras trains on with ``validation_split``: the rest validate.
+
+    Keras' own rule (``train_validation_split``), which the streamed path and the API's check
+    must share: 2 samples at 0.6 keep 0 for training, where ``int(2 * 0.6)`` held out 1.
+    """
+    return math.floor(samples * (1.0 - validation_split))
+
+
 def _class_weight(spec: JobCreate) -> dict[int, float] | None:
     if not spec.fit.class_weight:
         return None
@@ -195,10 +205,10 @@ def train_and_evaluate(
                 "validation_split": spec.fit.validation_split if validation is None else 0.0,
             }
             if streamed["train"]:
-                held_out = (
-                    0 if validation is not None else int(train.rows * spec.fit.validation_split)
-                )
-                cut = train.rows - held_out
+                cut = train.rows
+                if validation is None and spec.fit.validation_split:
+                    cut = validation_cut(train.rows, spec.fit.validation_split)
+                held_out = train.rows - cut
                 data = {"x": train.batches(range(cut), batch_size, spec.fit.shuffle)}
                 if held_out:
                     validation_data = train.batches(range(cut, train.rows), batch_size, False)

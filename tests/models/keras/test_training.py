@@ -110,3 +110,19 @@ def test_streamed_and_in_memory_see_the_same_data(h5_dataset: Path) -> None:
     assert streamed.evaluation is not None and in_memory.evaluation is not None
     assert streamed.evaluation.keys() == in_memory.evaluation.keys()
     assert abs(streamed.history["loss"][0] - in_memory.history["loss"][0]) < 1e-4
+
+
+@pytest.mark.parametrize("samples", [1, 2, 3, 7, 10, 101])
+@pytest.mark.parametrize("split", [0.05, 0.2, 0.5, 0.6, 0.9, 0.95])
+def test_validation_cut_is_keras_own(samples: int, split: float) -> None:
+    from keras.src.trainers.data_adapters.array_slicing import train_validation_split
+
+    from models.keras.training import validation_cut
+
+    cut = validation_cut(samples, split)
+    if cut in (0, samples):
+        with pytest.raises(ValueError, match="not sufficient"):
+            train_validation_split(np.zeros((samples, 1)), split)
+    else:
+        train, _ = train_validation_split(np.zeros((samples, 1)), split)
+        assert len(train) == cut
