@@ -7,7 +7,17 @@ happened, what was expected, how to fix it, and the value received.
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+# An absolute path of two components or more: the store's, a temporary folder's, a library's.
+_SERVER_PATH = re.compile(r"(?<![\w.])/[\w.\-]+(?:/[\w.\-]+)+")
+
+
+def without_paths(text: str) -> str:
+    """``text`` (a library's message) with the server's file paths taken out: a client needs
+    what went wrong, never where the server keeps its files."""
+    return _SERVER_PATH.sub("<server path>", text)
 
 
 class ServiceError(Exception):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -82,7 +83,8 @@ def array_shapes(dataset: Dataset) -> dict[str, tuple[int, ...]]:
 
 
 def delete(session: Session, store: LocalStore, dataset_id: str) -> None:
-    """Delete a dataset unless a queued or running job still needs it.
+    """Delete a dataset unless a queued or running job still needs it (to train on, or to
+    start from as its initial weights).
 
     Raises:
         DatasetNotFound: no such dataset.
@@ -90,14 +92,7 @@ def delete(session: Session, store: LocalStore, dataset_id: str) -> None:
     """
     dataset = get(session, dataset_id)
     unfinished = session.scalars(select(Job).where(Job.status.not_in(FINAL)))
-    users = [
-        job.id
-        for job in unfinished
-        if any(
-            isinstance(split, dict) and split.get("dataset") == dataset_id
-            for split in (job.spec.get("data") or {}).values()
-        )
-    ]
+    users = [job.id for job in unfinished if dataset_id in _datasets_of(job.spec)]
     if users:
         raise Conflict(
             f"Dataset {dataset_id} is used by unfinished jobs {users[:10]}; cancel them or wait "
@@ -107,6 +102,16 @@ def delete(session: Session, store: LocalStore, dataset_id: str) -> None:
     session.delete(dataset)
     session.commit()
     store.delete("datasets", dataset_id)
+
+
+def _datasets_of(spec: dict[str, Any]) -> set[str]:
+    """The datasets a job spec reads: its splits' and its initial weights'."""
+    splits = [*(spec.get("data") or {}).values(), spec.get("initial_weights")]
+    return {
+        split["dataset"]
+        for split in splits
+        if isinstance(split, dict) and isinstance(split.get("dataset"), str)
+    }
 
 
 def open_reader(session: Session, store: LocalStore, dataset_id: str) -> ArrayReader:

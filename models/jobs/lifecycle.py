@@ -68,6 +68,9 @@ def claim(
     gone = job.worker is not None and (job.worker == worker or is_dead(job.worker))
     if not silent and not gone:
         return "skipped"
+    if job.cancel_requested:
+        cancel_lost(session, job)  # cancelled, then its worker died: it ends, never resumes
+        return "skipped"
     if job.attempts >= max_attempts:
         fail_lost(session, job)
         return "exhausted"
@@ -114,6 +117,35 @@ def fail_lost(session: Session, job: Job) -> None:
     )
     if getattr(result, "rowcount", 0) == 1:
         add_event(session, job.id, "status", {"status": "failed", "error": error})
+
+
+def cancel_lost(session: Session, job: Job) -> bool:
+    """End as cancelled a job whose cancel was asked and whose worker was then lost.
+
+    Putting it back in the queue would train, on another worker, a job its owner cancelled.
+    A compare-and-set on the lost worker and its last heartbeat, as in :func:`requeue_lost`.
+    """
+    result = session.execute(
+        update(Job)
+        .where(
+            Job.id == job.id,
+            Job.status == "running",
+            Job.worker == job.worker,
+            Job.heartbeat_at == job.heartbeat_at,
+        )
+        .values(status="cancelled", finished_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(result, "rowcount", 0) != 1:
+        return False
+    add_event(session, job.id, "status", {"status": "cancelled", "reason": "worker lost"})
+    return True
+
+
+def holds(session: Session, job_id: str, worker: str) -> bool:
+    """Whether ``worker`` still owns the running job: checked before each file it writes."""
+    owner = session.scalar(select(Job.worker).where(Job.id == job_id, Job.status == "running"))
+    return owner == worker
 
 
 def heartbeat(
@@ -283,8 +315,12 @@ def finish(
     error: dict[str, Any] | None = None,
     artifacts: list[str] | None = None,
     worker: str | None = None,
-) -> None:
-    """Record a job's final state (only from running, and only by its own worker if named)."""
+) -> bool:
+    """Record a job's final state (only from running, and only by its own worker if named).
+
+    Returns:
+        Whether it was recorded: False when the job was no longer running or not ``worker``'s.
+    """
     values: dict[str, Any] = {"status": status, "finished_at": utcnow()}
     if evaluation is not None:
         values["evaluation"] = {k: clean_number(v) for k, v in evaluation.items()}
@@ -307,3 +343,5 @@ def finish(
         if evaluation is not None:
             add_event(session, job_id, "evaluation", values["evaluation"])
         add_event(session, job_id, "status", event)
+        return True
+    return False

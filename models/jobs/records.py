@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session, defer
 
 from models.errors import Conflict, JobNotFound
 from models.jobs import event_signals
-from models.tables import Job, JobEvent, utcnow
+from models.tables import FINAL, Job, JobEvent, utcnow
 
 
 class Timed(Protocol):
@@ -120,7 +120,25 @@ def request_cancel(session: Session, job_id: str) -> Job:
 
 
 def delete(session: Session, job_id: str) -> None:
+    """Delete a job and its events (its files are the caller's).
+
+    Raises:
+        JobNotFound: no such job.
+        Conflict: an unfinished job starts from this job's weights.
+    """
     job = get(session, job_id)
+    unfinished = session.scalars(select(Job).where(Job.status.not_in(FINAL), Job.id != job_id))
+    users = [
+        other.id
+        for other in unfinished
+        if ((other.spec or {}).get("initial_weights") or {}).get("job") == job_id
+    ]
+    if users:
+        raise Conflict(
+            f"Job {job_id} is the `initial_weights` of unfinished jobs {users[:10]}; cancel "
+            "them or wait for them to finish, then delete it.",
+            jobs=users[:10],
+        )
     session.execute(
         JobEvent.__table__.delete().where(JobEvent.job_id == job_id)  # type: ignore[attr-defined]
     )

@@ -227,7 +227,10 @@ def train_and_evaluate(
             outcome.history = {k: [float(v) for v in vs] for k, vs in history.history.items()}
             outcome.stopped = callback.stopped
         test = splits.get("test")
-        if test is not None and not outcome.stopped and not reporter.stop_reason():
+        # A cancel asked after the last epoch is too late to stop anything: the model is
+        # trained, so it is evaluated as the job asks.
+        late = reporter.stop_reason() in (None, "cancelled")
+        if test is not None and not outcome.stopped and late:
             evaluate_size = spec.evaluate.batch_size or batch_size
             if streamed["test"]:
                 inputs: dict[str, Any] = {"x": test.batches(range(test.rows), evaluate_size, False)}
