@@ -123,23 +123,8 @@ def cancel_lost(session: Session, job: Job) -> bool:
     """End as cancelled a job whose cancel was asked and whose worker was then lost.
 
     Putting it back in the queue would train, on another worker, a job its owner cancelled.
-    A compare-and-set on the lost worker and its last heartbeat, as in :func:`requeue_lost`.
     """
-    result = session.execute(
-        update(Job)
-        .where(
-            Job.id == job.id,
-            Job.status == "running",
-            Job.worker == job.worker,
-            Job.heartbeat_at == job.heartbeat_at,
-        )
-        .values(status="cancelled", finished_at=utcnow())
-        .execution_options(synchronize_session=False)
-    )
-    if getattr(result, "rowcount", 0) != 1:
-        return False
-    add_event(session, job.id, "status", {"status": "cancelled", "reason": "worker lost"})
-    return True
+    return _move_lost(session, job, "cancelled", finished_at=utcnow())
 
 
 def holds(session: Session, job_id: str, worker: str) -> bool:
@@ -215,6 +200,12 @@ def checkpointed(session: Session, job_id: str, epoch: int, worker: str | None =
 
 def requeue_lost(session: Session, job: Job) -> bool:
     """Put a running job whose worker went silent back in the queue (compare-and-set)."""
+    return _move_lost(session, job, "queued", heartbeat_at=utcnow())  # for queued: when sent
+
+
+def _move_lost(session: Session, job: Job, status: str, **values: Any) -> bool:
+    """Move a running job, as last seen under its lost worker, to ``status``; compare-and-set
+    on that worker and its last heartbeat, so a worker that woke up or a second sweeper loses."""
     result = session.execute(
         update(Job)
         .where(
@@ -223,12 +214,12 @@ def requeue_lost(session: Session, job: Job) -> bool:
             Job.worker == job.worker,
             Job.heartbeat_at == job.heartbeat_at,
         )
-        .values(status="queued", heartbeat_at=utcnow())  # for a queued job: when it was sent
+        .values(status=status, **values)
         .execution_options(synchronize_session=False)
     )
     if getattr(result, "rowcount", 0) != 1:
         return False
-    add_event(session, job.id, "status", {"status": "queued", "reason": "worker lost"})
+    add_event(session, job.id, "status", {"status": status, "reason": "worker lost"})
     return True
 
 
