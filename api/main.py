@@ -72,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     get_engine(settings.database_url)  # creates the tables; fails fast on a bad URL
     app.state.job_reader = job_reader(settings.database_url, render=jobs.render_job)
     app.state.event_signals = event_signals(settings.database_url)
+    app.state.event_streams = events.OpenStreams()
     errors.install(app)
     app.add_middleware(RequestGuard)  # inside BodyLimit: it reads bodies already bounded
     app.add_middleware(

@@ -107,6 +107,13 @@ class UploadTooLarge(ServiceError):
     code = "upload_too_large"
 
 
+class TooManyRequests(ServiceError):
+    """More of something at once than this server allows (open event streams)."""
+
+    status_code = 429
+    code = "too_many_requests"
+
+
 class StoreFull(ServiceError):
     """The disk under the store has no room for what was sent."""
 

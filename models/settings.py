@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     sweep_seconds: float = Field(default=10.0, gt=0, description="Period of the job sweeper.")
     events_heartbeat_seconds: float = Field(default=15.0, gt=0, description="SSE keep-alive.")
     events_poll_seconds: float = Field(default=0.2, gt=0, description="SSE polling period.")
+    max_event_streams: int = Field(
+        default=256, gt=0, description="Event streams open at once per API process (429 past)."
+    )
     temp_max_age_seconds: float = Field(default=3600.0, ge=0, description="Stale upload temps.")
     checkpoint_seconds: float = Field(
         default=10.0, ge=0, description="Least time between two checkpoints of a running job."

@@ -11,11 +11,11 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session, defer
 
 from models.jobs.records import add_event, as_utc, clean_number, get
-from models.tables import Job, utcnow
+from models.tables import Job, JobEvent, utcnow
 
 
 def claim(
@@ -152,6 +152,13 @@ def heartbeat(
     if getattr(result, "rowcount", 0) != 1:
         return None
     if progress is not None:
+        # One progress event per job, the latest: a late reader needs where the job stands,
+        # not every half second of its life (172,800 rows a day of a running job).
+        session.execute(
+            delete(JobEvent)
+            .where(JobEvent.job_id == job_id, JobEvent.type == "progress")
+            .execution_options(synchronize_session=False)
+        )
         add_event(session, job_id, "progress", progress)
     return bool(session.scalar(select(Job.cancel_requested).where(Job.id == job_id)))
 
