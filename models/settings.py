@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     max_epochs: int = Field(default=100_000, gt=0)
     max_batch_size: int = Field(default=1_000_000, gt=0)
     max_dataset_arrays: int = Field(default=256, gt=0)
+    max_npz_expansion: int = Field(
+        default=200, gt=0, description="Most a compressed .npz member may expand (times)."
+    )
     max_csv_rows: int = Field(default=10_000_000, gt=0)
     max_csv_columns: int = Field(default=10_000, gt=0)
     max_weights_json_values: int = Field(default=1_000_000, gt=0, description="?format=json")
