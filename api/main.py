@@ -13,6 +13,7 @@ from api.auth import require_token
 from api.limits import BodyLimit
 from api.request_guard import RequestGuard
 from api.routes import artifacts, datasets, events, health, jobs, models
+from api.schemas import ERROR_RESPONSES
 from api.sweeping import Sweeper
 from models.data.store import LocalStore
 from models.db import get_engine
@@ -65,6 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         openapi_tags=OPENAPI_TAGS,
         lifespan=lifespan,
+        responses=ERROR_RESPONSES,
     )
     app.state.settings = settings
     app.state.store = LocalStore(settings.store_root)
