@@ -153,13 +153,16 @@ def heartbeat(
         return None
     if progress is not None:
         # One progress event per job, the latest: a late reader needs where the job stands,
-        # not every half second of its life (172,800 rows a day of a running job).
+        # not every half second of its life (172,800 rows a day of a running job). The new one
+        # is inserted first: SQLite gives a deleted highest id to the next row, and a reader
+        # that saw that id would never see the row that reuses it.
+        event = add_event(session, job_id, "progress", progress)
+        session.flush()
         session.execute(
             delete(JobEvent)
-            .where(JobEvent.job_id == job_id, JobEvent.type == "progress")
+            .where(JobEvent.job_id == job_id, JobEvent.type == "progress", JobEvent.id < event.id)
             .execution_options(synchronize_session=False)
         )
-        add_event(session, job_id, "progress", progress)
     return bool(session.scalar(select(Job.cancel_requested).where(Job.id == job_id)))
 
 

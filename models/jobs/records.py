@@ -71,10 +71,12 @@ def listing(session: Session, status: str | None, limit: int, offset: int) -> tu
     return list(rows), int(session.scalar(counter) or 0)
 
 
-def add_event(session: Session, job_id: str, kind: str, data: dict[str, Any]) -> None:
+def add_event(session: Session, job_id: str, kind: str, data: dict[str, Any]) -> JobEvent:
     """Add an event to the job's stream; on PostgreSQL its listeners are told at commit."""
-    session.add(JobEvent(job_id=job_id, type=kind, data=data))
+    event = JobEvent(job_id=job_id, type=kind, data=data)
+    session.add(event)
     _notify(session, job_id)
+    return event
 
 
 def _notify(session: Session, job_id: str) -> None:
