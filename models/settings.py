@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     )
     max_csv_rows: int = Field(default=10_000_000, gt=0)
     max_csv_columns: int = Field(default=10_000, gt=0)
+    max_csv_cells: int = Field(
+        default=250_000_000, gt=0, description="Cells of one CSV upload (4 bytes each once parsed)."
+    )
     max_weights_json_values: int = Field(default=1_000_000, gt=0, description="?format=json")
     max_predict_rows: int = Field(default=100_000, gt=0)
     max_job_seconds: int = Field(default=7 * 24 * 3600, gt=0, description="Longest job allowed.")

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -18,8 +19,28 @@ from models.tables import FINAL, Dataset, Job, new_id
 
 
 def data_file(fmt: str) -> str:
-    """The fixed name of a dataset's file in the store."""
-    return f"data.{fmt}"
+    """The fixed name of a dataset's file in the store (a CSV upload is kept as its arrays)."""
+    return STORED_CSV if fmt == "csv" else f"data.{fmt}"
+
+
+# A CSV file is parsed once, at upload, and stored as the .npz of its columns: jobs and
+# predictions read arrays, never the text again. Older stores still hold ``data.csv``.
+STORED_CSV = "data.csv.npz"
+
+
+def _store_columns(temp: Path, store: LocalStore, settings: Settings) -> tuple[list[Any], Path]:
+    """Parse an uploaded CSV file and write its columns as an .npz file in the store's tmp."""
+    with ArrayReader(temp, "csv", settings) as reader:
+        arrays = reader.infos()
+        columns = {info.name: reader.get(info.name) for info in arrays}
+    stored = store.temp_path(".npz")
+    try:
+        with stored.open("wb") as handle:
+            np.savez(handle, **columns)  # type: ignore[arg-type]
+    except BaseException:
+        stored.unlink(missing_ok=True)
+        raise
+    return arrays, stored
 
 
 def create(
@@ -30,9 +51,13 @@ def create(
     Raises:
         InvalidUpload: the file is not a usable dataset.
     """
+    kept = temp
     try:
         fmt = format_for(filename)
-        arrays = inspect_file(temp, fmt, settings)
+        if fmt == "csv":
+            arrays, kept = _store_columns(temp, store, settings)
+        else:
+            arrays = inspect_file(temp, fmt, settings)
         dataset = Dataset(
             id=new_id(),
             filename=Path(filename).name[:255],
@@ -40,9 +65,10 @@ def create(
             size_bytes=temp.stat().st_size,
             arrays=[info.as_dict() for info in arrays],
         )
-        store.adopt(temp, "datasets", dataset.id, data_file(fmt))
+        store.adopt(kept, "datasets", dataset.id, data_file(fmt))
     finally:
         temp.unlink(missing_ok=True)
+        kept.unlink(missing_ok=True)
     try:
         session.add(dataset)
         session.commit()
@@ -117,6 +143,9 @@ def _datasets_of(spec: dict[str, Any]) -> set[str]:
 def open_reader(session: Session, store: LocalStore, dataset_id: str) -> ArrayReader:
     """The arrays of a dataset, as a context manager with ``get(name)`` (for training)."""
     dataset = get(session, dataset_id)
-    return ArrayReader(
-        store.path("datasets", dataset.id, data_file(dataset.format)), dataset.format
-    )
+    path = store.path("datasets", dataset.id, data_file(dataset.format))
+    if dataset.format == "csv":
+        if path.is_file():
+            return ArrayReader(path, "npz")
+        return ArrayReader(store.path("datasets", dataset.id, "data.csv"), "csv")  # older store
+    return ArrayReader(path, dataset.format)
