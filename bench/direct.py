@@ -1,4 +1,4 @@
-"""step_ratio's baseline: the seed model's direct ``model.fit`` in a fresh Python process.
+"""The step ratios' baseline: a direct ``model.fit`` in a fresh Python process.
 
 Not in the benchmark's own process: two processes running the same code on this machine
 differ in speed by a few per cent, and the difference lasts their whole life. Two identical
@@ -45,19 +45,22 @@ class EpochClock:
         return Clock()
 
 
+SEED_COMPILE = {"loss": "binary_crossentropy", "optimizer": "rmsprop", "metrics": ["accuracy"]}
+
+
 def _fit_when_asked(connection: Connection) -> None:
-    """The process's whole life: the data, then one seed-model fit per number of epochs asked
-    for, each epoch's seconds back; ``None`` ends it."""
-    import keras  # noqa: F401  (imported while the caller is still starting its side)
+    """The process's whole life: the data and the model, then one fit from fresh weights per
+    number of epochs asked for, each epoch's seconds back; ``None`` ends it."""
+    import keras  # imported while the caller is still starting its side
 
     from bench.common import seed_model
 
-    x, y = connection.recv()
+    x, y, model_json, compile_args, batch_size = connection.recv()
     while (epochs := connection.recv()) is not None:
-        model = seed_model()
-        model.compile(loss="binary_crossentropy", optimizer="rmsprop", metrics=["accuracy"])
+        model = seed_model() if model_json is None else keras.models.model_from_json(model_json)
+        model.compile(**compile_args)  # Keras' defaults otherwise, as a user's script has them
         clock = EpochClock()
-        model.fit(x, y, epochs=epochs, batch_size=128, verbose=0, callbacks=[clock])
+        model.fit(x, y, epochs=epochs, batch_size=batch_size, verbose=0, callbacks=[clock])
         connection.send(clock.seconds)
 
 
@@ -66,10 +69,18 @@ class DirectProcess:
 
     ``with DirectProcess(x, y) as direct: direct.fit(epochs)`` returns each epoch's wall
     time; the process starts importing Keras at once and ends with the block. The data goes
-    through the pipe, so that a process that died is an error here, not a wait.
+    through the pipe, so that a process that died is an error here, not a wait. The model is
+    the seed example's unless ``model_json`` (``model.to_json()``) names another.
     """
 
-    def __init__(self, x: np.ndarray, y: np.ndarray) -> None:
+    def __init__(
+        self,
+        x: np.ndarray,
+        y: np.ndarray,
+        model_json: str | None = None,
+        compile_args: dict[str, Any] | None = None,
+        batch_size: int = 128,
+    ) -> None:
         context = multiprocessing.get_context("spawn")
         self._connection, child = context.Pipe()
         self._process = context.Process(
@@ -77,7 +88,7 @@ class DirectProcess:
         )
         self._process.start()
         child.close()
-        self._connection.send((x, y))
+        self._connection.send((x, y, model_json, compile_args or SEED_COMPILE, batch_size))
 
     def fit(self, epochs: int) -> list[float]:
         self._connection.send(epochs)

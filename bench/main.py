@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import dispatch, status, training, transfer
+from bench import dispatch, status, steps, training, transfer
 from bench.common import seed_arrays, upload_arrays
 from tests.services import REDIS_URL, Service, distributed, drop_postgres_database, embedded
 
@@ -34,15 +34,22 @@ class Sizes:
     upload_mib: int
     big_data_mib: int
     status_seconds: float
+    auto_rounds: int
+    conv_rows: int
+    conv_rounds: int
+    cancels: int
 
 
-FULL = Sizes(9, 64_000, 6, 15, 50, 100, 100, 1024, 2048, 5.0)
-SMOKE = Sizes(1, 2_000, 2, 1, 3, 3, 3, 8, 8, 0.5)
+FULL = Sizes(9, 64_000, 6, 15, 50, 100, 100, 1024, 2048, 5.0, 5, 6_400, 3, 20)
+SMOKE = Sizes(1, 2_000, 2, 1, 3, 3, 3, 8, 8, 0.5, 1, 512, 1, 2)
 
 TARGETS = {
     "overhead_s.redis": ("<=", 0.3),
     "overhead_s.embedded": ("<=", 1.5),
     "step_ratio": ("<=", 1.05),
+    "step_ratio_auto": ("<=", 0.5),
+    "step_ratio_conv": ("<=", 1.0),
+    "cancel_latency_s_p95": ("<=", 1.0),
     "cold_script_ratio": (">=", 1.5),
     "dispatch_ms_p50": ("<=", 50),
     "dispatch_ms_p99": ("<=", 200),
@@ -62,13 +69,14 @@ def _figure(figures: dict[str, Any], key: str) -> float:
     return float(value)
 
 
-def verdicts(figures: dict[str, Any]) -> dict[str, str]:
+def verdicts(figures: dict[str, Any], only: frozenset[str] = frozenset()) -> dict[str, str]:
     out = {}
     for key, (sense, target) in TARGETS.items():
         try:
             value = _figure(figures, key)
         except KeyError:
-            out[key] = "NOT MEASURED (see errors)"
+            if not only:  # with --only, what was not asked for is left out
+                out[key] = "NOT MEASURED (see errors)"
             continue
         met = value <= target if sense == "<=" else value >= target
         out[key] = f"{'met' if met else 'MISSED'}: {value:.3g} (target {sense} {target})"
@@ -81,15 +89,40 @@ STATUS_CLIENTS = 8
 SERVICE_SETTINGS = {"REMOTEFIT_MAX_UPLOAD_BYTES": str(16 * 1024**3)}
 
 
-def _attempt(figures: dict[str, Any], name: str, measure: Callable[[], None]) -> None:
+MEASUREMENTS = (
+    "overhead_s",
+    "cold_script_ratio",
+    "step_ratio",
+    "step_ratio_auto",
+    "step_ratio_conv",
+    "cancel_latency_s_p95",
+    "dispatch_ms",
+    "submit_per_s",
+    "upload_ratio",
+    "big_data_ratio",
+    "status_rps",
+)
+"""What ``--only`` can pick: each runs as one step and may set several figures."""
+
+
+def _chosen(name: str, only: frozenset[str]) -> bool:
+    """Whether ``--only`` asks for the figure ``name`` (``overhead_s`` covers both stacks)."""
+    return not only or any(name == pick or name.startswith(f"{pick}.") for pick in only)
+
+
+def _attempt(
+    figures: dict[str, Any], name: str, measure: Callable[[], None], only: frozenset[str]
+) -> None:
     """Run one figure's measurement; a failure is reported in the output, not fatal."""
+    if not _chosen(name, only):
+        return
     try:
         measure()
     except Exception as error:
         figures.setdefault("errors", {})[name] = f"{type(error).__name__}: {error}"
 
 
-def measure(sizes: Sizes, folder: Path) -> dict[str, Any]:
+def measure(sizes: Sizes, folder: Path, only: frozenset[str] = frozenset()) -> dict[str, Any]:
     figures: dict[str, Any] = {"overhead_s": {}, "details": {}}
     (folder / "embedded").mkdir()
     (folder / "redis").mkdir()
@@ -107,25 +140,44 @@ def measure(sizes: Sizes, folder: Path) -> dict[str, Any]:
                 figures["overhead_s"][name] = result["overhead_s"]
                 figures["details"][f"seed_{name}"] = result
 
-            _attempt(figures, f"overhead_s.{name}", seed)
+            _attempt(figures, f"overhead_s.{name}", seed, only)
 
         def cold() -> None:
             served_s = figures["details"]["seed_redis"]["served_s"]
             figures["details"]["cold_script_s"] = training.cold_script_seconds(folder)
             figures["cold_script_ratio"] = figures["details"]["cold_script_s"] / served_s
 
-        _attempt(figures, "cold_script_ratio", cold)
+        _attempt(figures, "cold_script_ratio", cold, only)
         # Idle, the embedded worker still polls its SQLite broker 20 times a second: the
         # figures below are the Redis stack's alone, and need the machine to themselves.
         local.stop()
         client = redis.client()
 
-        def steps() -> None:
-            steps = training.step_ratio(
-                redis, folder, sizes.step_rows, sizes.step_epochs, sizes.step_rounds
+        def same_settings() -> None:
+            seed = steps.seed_workload(sizes.step_rows)
+            result = steps.step_ratio(
+                redis, folder, seed, sizes.step_epochs, sizes.step_rounds, steps_per_execution=1
             )
-            figures["step_ratio"] = steps["ratio"]
-            figures["details"]["steps"] = steps
+            figures["step_ratio"] = result["ratio"]
+            figures["details"]["steps"] = result
+
+        def auto() -> None:
+            seed = steps.seed_workload(sizes.step_rows)
+            result = steps.step_ratio(redis, folder, seed, sizes.step_epochs, sizes.auto_rounds)
+            figures["step_ratio_auto"] = result["ratio"]
+            figures["details"]["steps_auto"] = result
+
+        def conv() -> None:
+            convnet = steps.conv_workload(sizes.conv_rows)
+            result = steps.step_ratio(redis, folder, convnet, sizes.step_epochs, sizes.conv_rounds)
+            figures["step_ratio_conv"] = result["ratio"]
+            figures["details"]["steps_conv"] = result
+
+        def cancelling() -> None:
+            with redis.client() as own:  # step_ratio restarts the service
+                result = steps.cancel_latency(own, folder, sizes.step_rows, sizes.cancels)
+            figures["cancel_latency_s_p95"] = result["p95"]
+            figures["details"]["cancel"] = result
 
         def dispatching() -> None:
             delays = dispatch.dispatch_ms(client, sizes.dispatches)
@@ -158,32 +210,43 @@ def measure(sizes: Sizes, folder: Path) -> dict[str, Any]:
             figures["details"]["status"] = rates
 
         for name, step in (
-            ("step_ratio", steps),
+            ("step_ratio", same_settings),
+            ("step_ratio_auto", auto),
+            ("step_ratio_conv", conv),
+            ("cancel_latency_s_p95", cancelling),
             ("dispatch_ms", dispatching),
             ("submit_per_s", submitting),
             ("upload_ratio", uploading),
             ("big_data_ratio", big_data),
             ("status_rps", status_rate),
         ):
-            _attempt(figures, name, step)
+            _attempt(figures, name, step, only)
         client.close()
     finally:
         for service in services:
             service.stop()
         drop_postgres_database(database)
-    figures["verdicts"] = verdicts(figures)
+    figures["verdicts"] = verdicts(figures, only)
     return figures
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="bench/run", description=__doc__)
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks the benchmark")
+    parser.add_argument(
+        "--only",
+        default="",
+        help=f"comma-separated measurements to run, of: {', '.join(MEASUREMENTS)}",
+    )
     args = parser.parse_args(argv)
+    only = frozenset(name for name in args.only.split(",") if name)
+    if unknown := only - set(MEASUREMENTS):
+        parser.error(f"unknown measurements {sorted(unknown)}; choose from {list(MEASUREMENTS)}")
     # Stopped with SIGTERM (timeout, kill), still stop the services it started: by default the
     # process would die without running `finally`, leaving an API and a worker per service.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with tempfile.TemporaryDirectory(prefix="remotefit-bench-") as folder:
-        figures = measure(SMOKE if args.smoke else FULL, Path(folder))
+        figures = measure(SMOKE if args.smoke else FULL, Path(folder), only)
     json.dump(figures, sys.stdout, indent=2)
     print()
 

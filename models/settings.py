@@ -85,6 +85,14 @@ class Settings(BaseSettings):
         default=256 * 1024**2, ge=0, description="Train on larger splits batch by batch from disk."
     )
     max_attempts: int = Field(default=3, ge=1)
+    distribute: bool = Field(
+        default=False,
+        description="Train each job under MirroredStrategy over every device the worker sees "
+        "(`remotefit worker --gpus 0,1`); batch_size is then the global batch.",
+    )
+    cpu_devices: int = Field(
+        default=1, ge=1, le=64, description="Split the CPU into this many logical devices."
+    )
     broker_poll_seconds: float = Field(default=0.05, gt=0, description="SQLite broker polling.")
 
     @model_validator(mode="after")

@@ -45,7 +45,8 @@ class CompileSpec(BaseModel):
     loss_weights: list[float] | dict[str, float] | None = None
     weighted_metrics: list[Any] | dict[str, Any] | None = None
     run_eagerly: Literal[False] = False
-    steps_per_execution: int = Field(default=1, ge=1, le=10_000)
+    # None: the worker chooses (models.keras.execution); 1 turns Keras' multi-step calls off.
+    steps_per_execution: int | None = Field(default=None, ge=1, le=10_000)
     jit_compile: bool | Literal["auto"] = "auto"
 
     @model_validator(mode="after")

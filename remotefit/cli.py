@@ -44,20 +44,30 @@ def run_api(settings: Settings) -> None:
     )
 
 
-def run_worker(settings: Settings, gpu: int | None) -> None:
+def run_worker(settings: Settings, gpu: int | None, gpus: list[int] | None = None) -> None:
     """Run one Celery worker: one pool process that trains one job at a time.
 
-    With ``gpu``, the process sees only that GPU (``CUDA_VISIBLE_DEVICES``), so run one worker
-    per GPU.
+    With ``gpu``, the process sees only that GPU (``CUDA_VISIBLE_DEVICES``): run one worker
+    per GPU to train as many jobs at once. With ``gpus``, it sees those and trains each job on
+    all of them (MirroredStrategy): one big job at a time, faster.
     """
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)
+    if gpus:
+        os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(map(str, gpus))
+    from worker.device_check import check_in_child, host_has_nvidia_gpus
+
+    requested = gpus or ([gpu] if gpu is not None else [])
+    if requested or host_has_nvidia_gpus():
+        check_in_child(requested)  # never a silent fall back to the CPU
     from models.db import get_engine
     from worker.app import create_celery
 
     # Create the tables, then hold no connection: the pool processes are forked from here.
     get_engine(settings.database_url).dispose()
     name = f"remotefit-gpu{gpu}@%h" if gpu is not None else "remotefit@%h"
+    if gpus:
+        name = f"remotefit-gpu{'-'.join(map(str, gpus))}@%h"
     create_celery(settings).worker_main(
         argv=[
             "worker",
@@ -70,6 +80,20 @@ def run_worker(settings: Settings, gpu: int | None) -> None:
             "--without-mingle",
         ]
     )
+
+
+def _gpu_list(text: str) -> list[int]:
+    try:
+        indices = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--gpus takes GPU indices separated by commas, e.g. 0,1. Received: {text!r}"
+        ) from None
+    if len(indices) < 2 or len(set(indices)) != len(indices) or min(indices) < 0:
+        raise argparse.ArgumentTypeError(
+            f"--gpus takes two or more distinct GPU indices (one GPU: --gpu N). Received: {text!r}"
+        )
+    return indices
 
 
 def _exit_on_signal(signum: int, _: object) -> None:
@@ -160,7 +184,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         command.add_argument("--host", help="listen address (REMOTEFIT_HOST)")
         command.add_argument("--port", type=int, help="listen port (REMOTEFIT_PORT)")
     worker = commands.add_parser("worker", help="one Celery worker (one per GPU)")
-    worker.add_argument("--gpu", type=int, help="GPU index this worker uses alone")
+    devices = worker.add_mutually_exclusive_group()
+    devices.add_argument("--gpu", type=int, help="GPU index this worker uses alone")
+    devices.add_argument(
+        "--gpus",
+        type=_gpu_list,
+        help="GPU indices, e.g. 0,1: each job trains on all of them (batch_size is global)",
+    )
     client_commands.add_commands(commands)
     args = parser.parse_args(argv)
     if args.command in client_commands.COMMANDS:
@@ -169,6 +199,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     for option in ("host", "port"):
         if getattr(args, option, None) is not None:
             os.environ[f"REMOTEFIT_{option.upper()}"] = str(getattr(args, option))
+    if getattr(args, "gpus", None):
+        os.environ["REMOTEFIT_DISTRIBUTE"] = "true"  # before the settings are read, and kept
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     settings = _settings()
@@ -177,7 +209,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     elif args.command == "api":
         run_api(settings)
     else:
-        run_worker(settings, args.gpu)
+        run_worker(settings, args.gpu, args.gpus)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,9 +16,28 @@ import pytest
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-from tests.services import Service, distributed, drop_postgres_database, embedded
+from tests.services import RUNNING, Service, distributed, drop_postgres_database, embedded
 
 FINAL = ("succeeded", "failed", "cancelled")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A run stopped with SIGTERM (a CI time-out, ``kill``) ends like one stopped with Ctrl-C:
+    fixtures are torn down, so the services and jobs they started stop too."""
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+
+
+@pytest.fixture(autouse=True)
+def no_job_outlives_its_test() -> Iterator[None]:
+    """Cancel the jobs a test left queued or running, whether it passed or failed.
+
+    The services are shared by the whole session: one test's leftover job would hold the worker
+    that the tests after it wait on, and turn one failure into many.
+    """
+    before = {service: service.unfinished_jobs() for service in RUNNING}
+    yield
+    for service in list(RUNNING):
+        service.cancel(service.unfinished_jobs() - before.get(service, set()))
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,8 @@ this machine, in a fresh database and on a queue of its own.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import os
 import signal
 import socket
@@ -68,7 +70,7 @@ def drop_postgres_database(name: str) -> None:
         connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-@dataclass
+@dataclass(eq=False)  # a running service is itself, not its settings
 class Service:
     """A running remotefit: its URL, its environment, and the processes behind it."""
 
@@ -97,9 +99,8 @@ class Service:
         env = {**os.environ, **self.env, "REMOTEFIT_PORT": str(self.port)}
         for index, command in enumerate(self.commands):
             log = open(self.folder / f"{self.name}-{index}.log", "ab")  # noqa: SIM115
-            self.processes.append(
-                subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
-            )
+            self.launch(command, env, log)
+        RUNNING.append(self)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             for process in self.processes:
@@ -113,7 +114,21 @@ class Service:
             time.sleep(0.3)
         raise RuntimeError(f"{self.name} did not become ready:\n{self.logs()}")
 
+    def launch(self, command: list[str], env: dict[str, str], log: Any) -> subprocess.Popen[bytes]:
+        """Start one process of the service in a process group of its own.
+
+        Its group is what ``stop`` kills last, so a worker's pool processes cannot outlive the
+        service, and a Ctrl-C in the terminal that runs pytest reaches pytest alone.
+        """
+        process = subprocess.Popen(
+            command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        self.processes.append(process)
+        return process
+
     def stop(self) -> None:
+        if self in RUNNING:
+            RUNNING.remove(self)
         for process in self.processes:
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
@@ -123,7 +138,31 @@ class Service:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+            kill_group(process.pid)
         self.processes.clear()
+
+    def unfinished_jobs(self) -> set[str]:
+        """The ids of its queued and running jobs; empty when its API does not answer."""
+        found: set[str] = set()
+        try:
+            with httpx.Client(base_url=self.url, timeout=10) as http:
+                for status in ("queued", "running"):
+                    page = http.get("/v1/jobs", params={"status": status, "limit": 500})
+                    found |= {job["id"] for job in page.json()["items"]}
+        except (httpx.HTTPError, KeyError, ValueError):
+            return set()
+        return found
+
+    def cancel(self, job_ids: set[str], timeout: float = 60) -> None:
+        """Cancel these jobs and wait until none of them runs any more (at most ``timeout``)."""
+        if not job_ids:
+            return
+        with httpx.Client(base_url=self.url, timeout=10) as http:
+            for job_id in job_ids:
+                http.post(f"/v1/jobs/{job_id}/cancel")
+            deadline = time.monotonic() + timeout
+            while job_ids & self.unfinished_jobs() and time.monotonic() < deadline:
+                time.sleep(0.2)
 
     def restart(self) -> None:
         self.stop()
@@ -135,6 +174,23 @@ class Service:
             tail = log.read_text(errors="replace").splitlines()[-lines:]
             text.append(f"--- {log.name}\n" + "\n".join(tail))
         return "\n".join(text)
+
+
+RUNNING: list[Service] = []
+"""The services started and not yet stopped, for fixtures that clean up after every test."""
+
+
+@atexit.register
+def _stop_what_is_left() -> None:
+    """However the test run ends (but SIGKILL), no service it started outlives it."""
+    for service in list(RUNNING):
+        service.stop()
+
+
+def kill_group(pid: int) -> None:
+    """SIGKILL whatever is left of the process group that ``pid`` leads."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
 
 
 CLI = [sys.executable, "-m", "remotefit.cli"]

@@ -177,6 +177,18 @@ def test_worker_reserves_an_nvidia_gpu_it_can_see(services: dict[str, dict[str, 
     assert 0 <= gpu < len(device["device_ids"])
 
 
+def test_multi_gpu_worker_trains_on_the_gpus_it_reserves(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    worker = services["worker-multi-gpu"]
+    (device,) = worker["deploy"]["resources"]["reservations"]["devices"]
+    assert device["driver"] == "nvidia" and len(device["device_ids"]) >= 2
+    args = command(worker)
+    assert args[:2] == ["remotefit", "worker"]
+    gpus = [int(index) for index in args[args.index("--gpus") + 1].split(",")]
+    assert sorted(gpus) == list(range(len(device["device_ids"])))  # numbered from 0 inside
+
+
 def test_worker_has_time_to_finish_its_batch_on_stop(services: dict[str, dict[str, Any]]) -> None:
     assert seconds(services["worker"]["stop_grace_period"]) >= 30
 
@@ -227,6 +239,15 @@ def test_compose_file_is_valid_for_the_compose_client() -> None:
 
 
 # --- Dockerfile ----------------------------------------------------------------------------
+
+
+def test_the_gpu_extra_pins_the_servers_tensorflow_with_cuda() -> None:
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
+    (server_tf,) = [d for d in extras["server"] if d.startswith("tensorflow==")]
+    assert extras["gpu"] == [server_tf.replace("tensorflow==", "tensorflow[and-cuda]==")]
 
 
 def test_dockerfile_base_is_the_pinned_tensorflow_gpu_image(

@@ -18,13 +18,17 @@ log = logging.getLogger(__name__)
 def configure_devices() -> list[str]:
     """Import TensorFlow, enable memory growth on every visible GPU; returns their names.
 
-    Pinning to one GPU happens before this, through ``CUDA_VISIBLE_DEVICES`` (set by
-    ``remotefit worker --gpu N``), so TensorFlow only ever sees that one.
+    Pinning to GPUs happens before this, through ``CUDA_VISIBLE_DEVICES`` (set by
+    ``remotefit worker --gpu N`` or ``--gpus 0,1``), so TensorFlow only ever sees those.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     os.environ.setdefault("KERAS_BACKEND", "tensorflow")
     import tensorflow as tf
 
+    from models.keras.devices import split_cpu
+    from models.settings import get_settings
+
+    split_cpu(get_settings().cpu_devices)  # before anything initialises TensorFlow's devices
     gpus = tf.config.list_physical_devices("GPU")
     for gpu in gpus:
         tf.config.experimental.set_memory_growth(gpu, True)
@@ -48,6 +52,8 @@ def forget_inherited_connections() -> None:
 
 @worker_process_init.connect
 def _on_process_start(**_: Any) -> None:
+    from worker.device_check import describe, probe
+
     forget_inherited_connections()
-    gpus = configure_devices()
-    log.info("worker process %s ready; GPUs: %s", os.getpid(), gpus or "none (CPU)")
+    configure_devices()
+    log.info("worker process %s ready: %s", os.getpid(), describe(probe()))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Literal
 
 from fastapi import APIRouter
@@ -15,6 +16,7 @@ from models.data import catalog
 from models.errors import ArtifactNotFound, Conflict
 from models.jobs import records
 from models.keras import prediction
+from models.keras.serving import SAVEDMODEL, export_savedmodel
 from models.keras.training import ARTIFACTS
 from models.keras.weights_export import keras2_model, weights_json
 from models.tables import Job
@@ -74,14 +76,36 @@ def download_weights(
 
 @router.get("/{job_id}/model", response_class=FileResponse)
 def download_model(
-    job_id: str, session: SessionDep, store: StoreDep, format: Literal["keras", "h5"] = "keras"
+    job_id: str,
+    session: SessionDep,
+    store: StoreDep,
+    format: Literal["keras", "h5", "savedmodel"] = "keras",
 ) -> FileResponse:
-    """The whole trained model, `.keras` (default) or legacy `.h5`, for `load_model()`."""
+    """The whole trained model: `.keras` (default) or legacy `.h5` for `load_model()`, or
+    `savedmodel`, a `.tar.gz` of folder `1/` for TensorFlow Serving (made on first request)."""
     job = records.get(session, job_id)
+    if format == "savedmodel":
+        return FileResponse(
+            _savedmodel(job, store),
+            media_type="application/gzip",
+            filename=_download_name(job, ".savedmodel.tar.gz"),
+        )
     media = "application/zip" if format == "keras" else HDF5
     return FileResponse(
         _artifact(job, format, store), media_type=media, filename=_download_name(job, f".{format}")
     )
+
+
+def _savedmodel(job: Job, store: StoreDep) -> str:
+    """The job's SavedModel archive, exported from its `.keras` model the first time."""
+    source = _artifact(job, "keras", store)
+    if not store.exists("jobs", job.id, SAVEDMODEL):
+        export_savedmodel(
+            Path(source),
+            lambda: store.writing("jobs", job.id, SAVEDMODEL),
+            store.temp_path().parent,
+        )
+    return str(store.path("jobs", job.id, SAVEDMODEL))
 
 
 @router.post("/{job_id}/predict")

@@ -48,13 +48,21 @@ def _not_names(where: str, ref: Any) -> DatasetMismatch:
     )
 
 
-def align(ref: Any, names: list[str], where: str, inline: bool) -> list[Leaf]:
+def align(ref: Any, names: list[str], where: str, inline: bool, shared: bool = False) -> list[Leaf]:
     """Split a reference into one leaf per model input (or output), in the model's order.
+
+    With ``shared`` (``sample_weight``), one array given for a model of several outputs
+    weighs every output, as Keras applies it.
 
     Raises:
         DatasetMismatch: the reference does not fit the model's inputs/outputs.
     """
     count = len(names)
+    one_array = _is_name_leaf(ref) if not inline else not isinstance(ref, dict)
+    if shared and count > 1 and one_array:
+        if inline and (isinstance(ref, str) or is_columns(ref)):
+            return align(ref, names, where, inline)  # the error that says what is missing
+        return [ref] * count
     plural = f"{count} {'inputs' if where.endswith('.x') else 'outputs'} ({names})"
     if isinstance(ref, dict) and not is_columns(ref):
         missing = [name for name in names if name not in ref]

@@ -265,6 +265,7 @@ class EpochLogs(NamedTuple):
     logs: dict[str, Any]  # Keras' logs
     seconds: float | None = None  # its wall time in the worker
     steps: int | None = None  # its batches
+    steps_per_execution: int | None = None  # batches per call into TensorFlow
 
 
 def record_epochs(
@@ -286,7 +287,7 @@ def record_epochs(
     if job is None or (worker is not None and (job.status != "running" or job.worker != worker)):
         return None
     history = {key: list(values) for key, values in (job.history or {}).items()}
-    for epoch, epochs, logs, seconds, steps in finished:
+    for epoch, epochs, logs, seconds, steps, steps_per_execution in finished:
         clean = {key: clean_number(value) for key, value in logs.items()}
         for key, value in clean.items():
             history.setdefault(key, []).append(value)
@@ -295,6 +296,8 @@ def record_epochs(
             data["seconds"] = round(seconds, 4)
         if steps is not None:
             data["steps"] = steps
+        if steps_per_execution is not None:
+            data["steps_per_execution"] = steps_per_execution
         add_event(session, job_id, "epoch", data)
         job.progress = {**(job.progress or {}), "epoch": epoch + 1, "epochs": epochs}
     job.history = history

@@ -18,6 +18,7 @@ from typing import Any
 
 from models.db import session_scope
 from models.jobs import lifecycle, records
+from models.jobs.gpu_telemetry import GpuTelemetry
 from models.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ class JobMonitor(threading.Thread):
         # sequence, commit in order and an SSE reader never skips one.
         self._write_lock = threading.Lock()
         self._finished = threading.Event()
+        self.gpu = GpuTelemetry.open()
 
     def update(self, **progress: Any) -> None:
         """Called from the training thread: cheap, no I/O."""
@@ -62,10 +64,13 @@ class JobMonitor(threading.Thread):
         logs: dict[str, Any],
         seconds: float | None = None,
         steps: int | None = None,
+        steps_per_execution: int | None = None,
     ) -> None:
         """Called from the training thread after a whole epoch: queued, written at the next
         heartbeat (or by ``write_epochs`` when training must know it is written)."""
-        self._epochs.append(lifecycle.EpochLogs(epoch, epochs, dict(logs), seconds, steps))
+        self._epochs.append(
+            lifecycle.EpochLogs(epoch, epochs, dict(logs), seconds, steps, steps_per_execution)
+        )
 
     def write_epochs(self) -> None:
         """Write the epochs recorded so far into the job's history, in one transaction.
@@ -116,12 +121,21 @@ class JobMonitor(threading.Thread):
         if not self.progress:
             return {}
         # Every progress event has the same fields, the batch ones empty before the first batch.
-        progress = {"step": 0, "steps": None, "loss": None, **self.progress}
+        progress = {
+            "step": 0,
+            "steps": None,
+            "steps_per_execution": None,
+            "loss": None,
+            **self.progress,
+        }
         if progress.get("loss") is not None:
             progress["loss"] = records.clean_number(progress["loss"])  # a tensor until read here
         elapsed = time.monotonic() - self.started
         progress["elapsed_s"] = round(elapsed, 1)
         progress["eta_s"] = _eta(progress, self.initial_epoch, elapsed)
+        gpu = self.gpu.sample()
+        if gpu is not None:  # absent, not zero, on a CPU worker
+            progress["gpu"] = gpu
         return progress
 
     def stop(self) -> None:

@@ -24,6 +24,7 @@ from models.errors import ServiceError, without_paths
 from models.jobs import initial_weights, lifecycle, records
 from models.jobs.monitor import JobMonitor
 from models.keras.compiling import compile_model
+from models.keras.devices import devices, training_scope
 from models.keras.model import build
 from models.keras.training import CHECKPOINT, save_artifacts, train_and_evaluate
 from models.settings import Settings
@@ -74,6 +75,11 @@ class _Reporter:
         # The weights after the last whole epoch (at first, those training starts from), kept
         # in memory: a cancelled or timed-out job ends with them, whatever the checkpoint's age.
         self.epoch_weights = start_weights
+        self.steps_per_execution: int | None = None
+
+    def execution(self, steps_per_execution: int) -> None:
+        self.steps_per_execution = steps_per_execution
+        self.monitor.update(steps_per_execution=steps_per_execution)
 
     def batch_end(self, step: int, steps: int | None, logs: dict[str, Any]) -> None:
         self.monitor.update(step=step, steps=steps, loss=logs.get("loss"))
@@ -82,7 +88,9 @@ class _Reporter:
         self, model: keras.Model, epoch: int, logs: dict[str, Any], seconds: float
     ) -> None:
         steps = self.monitor.progress.get("steps")  # from the epoch's batches
-        self.monitor.record_epoch(epoch, self.epochs, logs, seconds, steps)  # the monitor writes it
+        self.monitor.record_epoch(  # the monitor writes it
+            epoch, self.epochs, logs, seconds, steps, self.steps_per_execution
+        )
         self.epoch_weights = model.get_weights()
         self.monitor.update(epoch=epoch + 1, epochs=self.epochs, step=0)
         # Writing a checkpoint costs about as much as a short epoch, so it is written at most
@@ -243,14 +251,17 @@ def run_job(job_id: str, settings: Settings, worker: str) -> str:
     monitor.start()
     started = time.monotonic()
     try:
-        model = build(spec.model, settings)
-        compile_model(model, spec.compile, settings)
-        if spec.initial_weights is not None and initial_epoch == spec.fit.initial_epoch:
-            with session_scope(url) as session:
-                initial_weights.load_into(model, session, store, spec.initial_weights)
-        if initial_epoch > spec.fit.initial_epoch:
-            _restore(model, store, job_id)
-            log.info("job %s: resumed from epoch %d", job_id, initial_epoch)
+        if settings.distribute:
+            log.info("job %s: training on %s", job_id, ", ".join(devices(settings)))
+        with training_scope(settings):  # one device, or all of the worker's (--gpus)
+            model = build(spec.model, settings)
+            compile_model(model, spec.compile, settings)
+            if spec.initial_weights is not None and initial_epoch == spec.fit.initial_epoch:
+                with session_scope(url) as session:
+                    initial_weights.load_into(model, session, store, spec.initial_weights)
+            if initial_epoch > spec.fit.initial_epoch:
+                _restore(model, store, job_id)
+                log.info("job %s: resumed from epoch %d", job_id, initial_epoch)
         reporter = _Reporter(
             settings, store, job_id, spec.fit.epochs, monitor, worker, model.get_weights()
         )

@@ -139,7 +139,9 @@ def _check_split(
                 )
             lengths[f"y[{tensor.name}]"] = shape[0]
     if split.sample_weight is not None:
-        w_leaves = align(split.sample_weight, sig.output_names, f"{where}.sample_weight", inline)
+        w_leaves = align(
+            split.sample_weight, sig.output_names, f"{where}.sample_weight", inline, shared=True
+        )
         for tensor, leaf in zip(sig.outputs, w_leaves, strict=True):
             lengths[f"sample_weight[{tensor.name}]"] = leaf_shape(
                 leaf, f"{where}.sample_weight", shapes

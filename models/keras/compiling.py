@@ -199,7 +199,7 @@ def compile_arguments(
         "weighted_metrics": _per_output(
             "metric", spec.weighted_metrics, output_names, "compile.weighted_metrics", settings
         ),
-        "steps_per_execution": spec.steps_per_execution,
+        "steps_per_execution": spec.steps_per_execution or 1,  # None: chosen before fit
         "jit_compile": spec.jit_compile,
     }
 

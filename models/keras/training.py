@@ -19,6 +19,7 @@ import numpy as np
 from models.data.references import align, load_leaf, unwrap
 from models.keras import streaming
 from models.keras.callbacks import build_callbacks
+from models.keras.execution import choose_steps_per_execution
 from models.keras.model import Signature, signature
 from models.spec import DataSplit, JobCreate
 
@@ -33,8 +34,12 @@ DatasetOpener = Callable[[str], Any]
 class Reporter(Protocol):
     """Where training reports to, and what tells it to stop."""
 
+    def execution(self, steps_per_execution: int) -> None:
+        """Before training: how many steps each call into TensorFlow runs (and so how many
+        batches each ``batch_end`` stands for)."""
+
     def batch_end(self, step: int, steps: int | None, logs: dict[str, Any]) -> None:
-        """After each batch: must be cheap (no I/O; it runs on the training thread)."""
+        """After each call's batches: must be cheap (no I/O; it runs on the training thread)."""
 
     def epoch_end(
         self, model: keras.Model, epoch: int, logs: dict[str, Any], seconds: float
@@ -105,7 +110,11 @@ class _ServiceCallback:
                 self.mark = time.perf_counter()
 
             def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
-                reporter.batch_end(batch + 1, self.params.get("steps"), logs or {})
+                # With N steps per call Keras names the call's last batch, which for the last
+                # call of an epoch can lie past its end.
+                steps = self.params.get("steps")
+                done = batch + 1 if steps is None else min(batch + 1, steps)
+                reporter.batch_end(done, steps, logs or {})
                 if reporter.stop_reason():
                     self.stopped = True
                     self.model.stop_training = True
@@ -131,7 +140,8 @@ def load_split(
     def arrays(ref: Any, names: list[str], part: str) -> Any:
         if ref is None:
             return None
-        leaves = align(ref, names, f"{where}.{part}", split.dataset is None)
+        shared = part == "sample_weight"  # one array may weigh every output
+        leaves = align(ref, names, f"{where}.{part}", split.dataset is None, shared)
         return unwrap([load_leaf(leaf, f"{where}.{part}", get) for leaf in leaves])
 
     return SplitArrays(
@@ -154,6 +164,17 @@ def _class_weight(spec: JobCreate) -> dict[int, float] | None:
     if not spec.fit.class_weight:
         return None
     return {int(key): float(value) for key, value in spec.fit.class_weight.items()}
+
+
+def _set_steps_per_execution(
+    model: keras.Model, spec: JobCreate, batch_size: int, steps: int, reporter: Reporter
+) -> None:
+    """The job's ``steps_per_execution``, or the worker's choice when it leaves it open."""
+    chosen = spec.compile.steps_per_execution
+    if chosen is None:
+        chosen = choose_steps_per_execution(model, batch_size, steps)
+        model.steps_per_execution = chosen  # read when fit traces its train function
+    reporter.execution(chosen)
 
 
 def train_and_evaluate(
@@ -204,14 +225,16 @@ def train_and_evaluate(
                 "shuffle": spec.fit.shuffle,
                 "validation_split": spec.fit.validation_split if validation is None else 0.0,
             }
+            cut = train.rows
+            if validation is None and spec.fit.validation_split:
+                cut = validation_cut(train.rows, spec.fit.validation_split)
+            held_out = train.rows - cut
             if streamed["train"]:
-                cut = train.rows
-                if validation is None and spec.fit.validation_split:
-                    cut = validation_cut(train.rows, spec.fit.validation_split)
-                held_out = train.rows - cut
                 data = {"x": train.batches(range(cut), batch_size, spec.fit.shuffle)}
                 if held_out:
                     validation_data = train.batches(range(cut, train.rows), batch_size, False)
+            steps = spec.fit.steps_per_epoch or -(-(train.rows - held_out) // batch_size)
+            _set_steps_per_execution(model, spec, batch_size, steps, reporter)
             history = model.fit(
                 **data,
                 epochs=spec.fit.epochs,

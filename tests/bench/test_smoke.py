@@ -42,3 +42,20 @@ def _python() -> str:
     import sys
 
     return sys.executable
+
+
+def test_gpu_check_smoke_run_reports_each_model() -> None:
+    result = subprocess.run(
+        ["bash", str(ROOT / "bench" / "gpu_check"), "--smoke"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "PYTHON": os.environ.get("PYTHON", _python())},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    figures = json.loads(result.stdout)
+    assert figures["devices"]["tensorflow"].startswith("2.21")
+    for name in ("seed", "conv"):
+        assert figures[name]["served_ms_per_step"] > 0 and figures[name]["direct_ms_per_step"] > 0
+        assert figures[name]["gpu"] is None  # this machine has no GPU: absent, not zero

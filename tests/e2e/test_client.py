@@ -79,8 +79,13 @@ def test_seed_example_with_a_tf_keras_model(remote: Client) -> None:
 
 
 FIT_FOREVER = """
+import signal
 import sys
 from typing import Any
+
+# A shell that started the suite in the background ignores SIGINT, and a child inherits that:
+# Python then installs no KeyboardInterrupt handler. The client's Ctrl-C is what is tested.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 import numpy as np
 from remotefit import Client
@@ -100,29 +105,38 @@ def test_ctrl_c_cancels_the_remote_job(service: Service) -> None:
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[2]
+    before = service.unfinished_jobs()
     process = subprocess.Popen(
         [sys.executable, "-c", FIT_FOREVER, service.url],
         cwd=root,
         stderr=subprocess.PIPE,
         text=True,
+        start_new_session=True,  # a Ctrl-C meant for this child alone, not for pytest
     )
-    with Client(service.url) as client:
-        deadline = time.monotonic() + 120
-        running: list[Any] = []
-        while not running and time.monotonic() < deadline:
-            running = [
-                j for j in client.jobs.list(status="running") if j.data["progress"].get("step")
-            ]
-            time.sleep(0.2)
-        assert running, "the fit never started running"
-        process.send_signal(signal.SIGINT)
-        _, stderr = process.communicate(timeout=60)
-        assert "KeyboardInterrupt" in stderr
-        job = running[0]
-        deadline = time.monotonic() + 30
-        while job.refresh().status == "running" and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert job.status == "cancelled"
+    try:
+        with Client(service.url) as client:
+            deadline = time.monotonic() + 120
+            running: list[Any] = []
+            while not running and time.monotonic() < deadline and process.poll() is None:
+                running = [
+                    j for j in client.jobs.list(status="running") if j.data["progress"].get("step")
+                ]
+                time.sleep(0.2)
+            assert running, f"the fit never started running: {process.poll()=}"
+            process.send_signal(signal.SIGINT)
+            _, stderr = process.communicate(timeout=60)
+            assert "KeyboardInterrupt" in stderr
+            job = running[0]
+            deadline = time.monotonic() + 60
+            while job.refresh().status == "running" and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert job.status == "cancelled"
+    finally:
+        process.kill()
+        process.communicate()
+        # Whatever happened above, the 1,000-epoch job must not go on training on the worker
+        # that every later test shares.
+        service.cancel(service.unfinished_jobs() - before)
 
 
 def test_upload_streams_a_file_byte_for_byte(remote: Client, tmp_path: Any) -> None:

@@ -21,7 +21,16 @@ import pytest
 from tests.conftest import seed_job, upload, wait_for_job
 from tests.services import Service, embedded
 
-PROGRESS_KEYS = {"step", "steps", "loss", "epoch", "epochs", "elapsed_s", "eta_s"}
+PROGRESS_KEYS = {
+    "step",
+    "steps",
+    "steps_per_execution",
+    "loss",
+    "epoch",
+    "epochs",
+    "elapsed_s",
+    "eta_s",
+}
 ROWS = 20_000
 
 
@@ -197,6 +206,9 @@ def test_stream_from_submission_to_the_end(live_run: LiveRun) -> None:
     running_s = job["timings"]["running_s"]
     assert all(0 < e.data["seconds"] < running_s for e in epochs), "each epoch's wall time"
     assert all(e.data["steps"] == live_run.batches // 2 for e in epochs)
+    # The worker chose how many batches run per call, and says so with each epoch.
+    chosen = {e.data["steps_per_execution"] for e in epochs}
+    assert len(chosen) == 1 and 1 < chosen.pop() <= live_run.batches // 2, epochs
     for index, event in enumerate(epochs):
         logs = event.data["logs"]
         assert set(logs) == {"loss", "accuracy", "val_loss", "val_accuracy"}
@@ -216,6 +228,7 @@ def test_stream_from_submission_to_the_end(live_run: LiveRun) -> None:
     batches = [e.data for e in progress if e.data["step"]]
     assert batches, "some progress events report a batch"
     assert all(isinstance(p["loss"], float) and p["eta_s"] is not None for p in batches)
+    assert {p["steps_per_execution"] for p in batches} == {epochs[0].data["steps_per_execution"]}
     # The last progress says the job is done, before its evaluation and final status.
     last = progress[-1].data
     assert (last["epoch"], last["eta_s"]) == (2, 0)
@@ -332,11 +345,20 @@ def test_deleting_the_job_ends_its_stream(client: httpx.Client, big_npz: Path) -
     job_id = submit(client, long_job(dataset["id"]))
     seen = read_events(client, job_id, until=lambda s: bool(s.of("progress")))
     done: list[Stream] = []
-    reader = threading.Thread(target=lambda: done.append(read_events(client, job_id)))
+    connected = threading.Event()
+
+    def connect_then_read_on(stream: Stream) -> bool:
+        if stream.events:  # the replay has begun: the stream is open before the delete
+            connected.set()
+        return False
+
+    reader = threading.Thread(
+        target=lambda: done.append(read_events(client, job_id, until=connect_then_read_on))
+    )
     reader.start()
-    time.sleep(0.5)
+    assert connected.wait(timeout=60), "the second stream never opened"
     assert client.delete(f"/v1/jobs/{job_id}").status_code == 204
-    reader.join(timeout=30)
+    reader.join(timeout=60)
     assert done, "the stream of a deleted job must end"
     stream = done[0]
     assert stream.ended

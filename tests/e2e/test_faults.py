@@ -64,6 +64,9 @@ FAST = {
     "REMOTEFIT_CHECKPOINT_SECONDS": "0",  # every epoch, so a kill after two resumes from two
 }
 FINAL_FILES = ["model.h5", "model.keras", "weights.weights.h5"]
+# What a wait allows beyond the time its condition needs, on a two-core machine that is also
+# training the suite's other jobs: a sweep, a process start and a slow poll, with room to spare.
+SLACK = 30.0
 
 
 # --- data, jobs and the services' insides -------------------------------------------------------
@@ -71,11 +74,14 @@ FINAL_FILES = ["model.h5", "model.keras", "weights.weights.h5"]
 
 @pytest.fixture(scope="module")
 def long_npz(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_long_npz(tmp_path_factory.mktemp("faults-data") / "long.npz")
+
+
+def write_long_npz(path: Path) -> Path:
     """20 000 rows of 20 features: about a second an epoch at batch_size 32."""
     rng = np.random.default_rng(7)
     x = rng.random((ROWS, 20), dtype=np.float32)
     y = (x[:, :10].sum(axis=1, keepdims=True) > 5).astype(np.float32)
-    path = tmp_path_factory.mktemp("faults-data") / "long.npz"
     np.savez(path, x_train=x, y_train=y, x_test=x[:500], y_test=y[:500])
     return path
 
@@ -133,6 +139,19 @@ def epochs_done(service: Service, job_id: str, count: int, timeout: float = 60) 
         return job if job.status == "running" and done >= count else None
 
     return wait_until(check, timeout, f"{count} epochs of job {job_id}")
+
+
+def requeued_as_lost(service: Service, job_id: str) -> bool:
+    """Whether the sweeper has put the job back in the queue since its worker went silent."""
+    return any(
+        kind == "status" and data == {"status": "queued", "reason": "worker lost"}
+        for kind, data in events(service, job_id)
+    )
+
+
+def resent(service: Service) -> bool:
+    """Whether the sweeper has re-sent a queued job whose broker message was lost."""
+    return "re-sending" in log_text(service)
 
 
 def pid_of(worker: str | None) -> int:
@@ -203,9 +222,7 @@ def add_worker(service: Service) -> subprocess.Popen[bytes]:
     """One more ``remotefit worker`` with the service's environment; stop() stops it too."""
     env = {**os.environ, **service.env, "REMOTEFIT_PORT": str(service.port)}
     log = open(service.folder / f"{service.name}-{len(service.processes)}.log", "ab")  # noqa: SIM115
-    process = subprocess.Popen([*CLI, "worker"], env=env, stdout=log, stderr=subprocess.STDOUT)
-    service.processes.append(process)
-    return process
+    return service.launch([*CLI, "worker"], env, log)
 
 
 def dataset_for(service: Service, client: httpx.Client, path: Path) -> str:
@@ -309,16 +326,21 @@ def test_killed_pool_process_resumes_from_its_checkpoint(stack: Service, long_np
         job = wait_for_job(client, job_id, timeout=120)
         check_succeeded(stack, client, job, attempts=2, epochs=EPOCHS)
 
-    # Celery put the message back (acks_late, reject_on_worker_lost); the next delivery took
-    # the job over at once, its worker being dead, and went on from the last checkpoint.
+    # Celery put the message back (acks_late, reject_on_worker_lost); the next delivery takes
+    # the job over at once, its worker being dead. On a machine so loaded that the new pool
+    # process starts only after the lease, the sweeper re-queues the job first. Exactly one of
+    # the two happened, and training went on from the last checkpoint.
     takeover = [
         data
         for kind, data in events(stack, job_id)
         if kind == "status" and "resumed_from_epoch" in data
     ]
-    assert len(takeover) == 1 and takeover[0]["resumed_from_epoch"] >= killed - 1, takeover
-    assert first_epoch_of_attempt(stack, job_id, 2) == takeover[0]["resumed_from_epoch"] + 1
-    assert not any(data.get("reason") == "worker lost" for _, data in events(stack, job_id))
+    requeued = [data for _, data in events(stack, job_id) if data.get("reason") == "worker lost"]
+    assert len(takeover) + len(requeued) == 1, (takeover, requeued)
+    resumed_at = first_epoch_of_attempt(stack, job_id, 2)
+    assert resumed_at - 1 >= killed - 1  # no whole epoch before the kill trained again
+    if takeover:
+        assert resumed_at == takeover[0]["resumed_from_epoch"] + 1
 
 
 # --- 2. a job that kills its worker every time is not retried forever --------------------------
@@ -335,7 +357,7 @@ def test_attempts_are_capped(stack: Service, long_npz: Path) -> None:
             return job if job.attempts == 2 and job.worker != first.worker else None
 
         second = wait_until(second_attempt, 60, "the second attempt")
-        wait_until(lambda: alive(pid_of(second.worker)), 5, "the second pool process")
+        wait_until(lambda: alive(pid_of(second.worker)), SLACK, "the second pool process")
         kill_tree(pid_of(second.worker))
 
         job = wait_for_job(client, job_id, timeout=60)
@@ -345,7 +367,8 @@ def test_attempts_are_capped(stack: Service, long_npz: Path) -> None:
         assert "killed" in job["error"]["message"]
         assert "out of memory" in job["error"]["message"]
 
-        # No endless loop: past another lease it is still failed, and nothing is queued.
+        # No endless loop: past another lease it is still failed, and nothing is queued. (What
+        # is awaited here is that nothing happens, so a fixed wait is the measure.)
         time.sleep(LEASE + 2)
         again = client.get(f"/v1/jobs/{job_id}").json()
         assert (again["status"], again["attempts"]) == ("failed", 2)
@@ -376,9 +399,11 @@ def test_vanished_worker_is_noticed_and_its_job_resumes(stack: Service, long_npz
         assert checkpoint is not None and checkpoint >= row(stack, job_id).checkpoint_epoch
 
         # Nothing can report the loss but the silence: the sweeper re-queues after the lease.
+        # Its event is awaited, not the status: `remotefit serve` restarts its worker, which can
+        # claim the job again between two polls, so "queued" may never be seen.
         wait_until(
-            lambda: client.get(f"/v1/jobs/{job_id}").json()["status"] == "queued",
-            LEASE + 10,
+            lambda: requeued_as_lost(stack, job_id),
+            LEASE + SLACK,
             "the sweeper to re-queue the job",
         )
         assert time.monotonic() - killed_at >= LEASE - 1
@@ -503,7 +528,7 @@ def test_redis_restart_loses_no_queued_job(
                 assert kept == set(waiting)  # the very same messages survived the restart
             else:
                 assert kept == set()  # lost: the sweeper must re-send them
-                wait_until(lambda: "re-sending" in log_text(service), 20, "the sweeper to re-send")
+                wait_until(lambda: resent(service), LEASE + SLACK, "the sweeper to re-send")
 
             finished = [wait_for_job(client, job_id, timeout=90) for job_id in ids]
             for job in finished:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from models.errors import InvalidModel
+from models.keras.dialects.bare import fill_bare_classes
 from models.keras.dialects.context import Context, ShapeHint
 from models.keras.dialects.functional import convert_functional
 from models.keras.dialects.layers import (
@@ -105,7 +106,8 @@ def normalize(model: dict[str, Any]) -> Normalized:
         raise InvalidModel(f"`model` must be a JSON object. Received: {type(model).__name__}.")
     dialect = detect_dialect(model)
     if dialect == KERAS3:
-        return Normalized(model, KERAS3, [])
+        completed, filled = fill_bare_classes(model)
+        return Normalized(completed, KERAS3, filled)
     context = Context(dialect, convert_model=_nested_model)
     try:
         converted = convert_model(model, context, "model")

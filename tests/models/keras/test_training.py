@@ -26,10 +26,14 @@ class Recorder:
     def __init__(self) -> None:
         self.epochs: list[dict[str, Any]] = []
         self.seconds: list[float] = []
-        self.batches = 0
+        self.steps: list[int] = []  # each call's last batch, as progress reports it
+        self.steps_per_execution: int | None = None
+
+    def execution(self, steps_per_execution: int) -> None:
+        self.steps_per_execution = steps_per_execution
 
     def batch_end(self, step: int, steps: int | None, logs: dict[str, Any]) -> None:
-        self.batches += 1
+        self.steps.append(step)
 
     def epoch_end(self, model: Any, epoch: int, logs: dict[str, Any], seconds: float) -> None:
         self.epochs.append(logs)
@@ -60,12 +64,20 @@ def h5_dataset(tmp_path: Path) -> Path:
     return path
 
 
-def _run(path: Path, stream_bytes: int, **fit: Any) -> tuple[Any, Recorder]:
+def _run(
+    path: Path, stream_bytes: int, compile: dict[str, Any] | None = None, **fit: Any
+) -> tuple[Any, Recorder]:
+    return _train(path, stream_bytes, compile, **fit)[1:]
+
+
+def _train(
+    path: Path, stream_bytes: int, compile: dict[str, Any] | None = None, **fit: Any
+) -> tuple[Any, Any, Recorder]:
     settings = Settings(data_dir=path.parent)
     spec = JobCreate.model_validate(
         {
             "model": _two_input_model(),
-            "compile": {"loss": "binary_crossentropy", "metrics": ["accuracy"]},
+            "compile": {"loss": "binary_crossentropy", "metrics": ["accuracy"], **(compile or {})},
             "data": {
                 "train": {"dataset": "d", "x": ["a", "b"], "y": "y", "sample_weight": "w"},
                 "test": {"dataset": "d", "x": {"a": "a", "b": "b"}, "y": "y"},
@@ -83,7 +95,8 @@ def _run(path: Path, stream_bytes: int, **fit: Any) -> tuple[Any, Recorder]:
         return ArrayReader(path, "h5", settings)
 
     recorder = Recorder()
-    return train_and_evaluate(model, spec, open_dataset, recorder, 0, stream_bytes), recorder
+    outcome = train_and_evaluate(model, spec, open_dataset, recorder, 0, stream_bytes)
+    return model, outcome, recorder
 
 
 @pytest.mark.parametrize("stream_bytes", [1 << 30, 0], ids=["in-memory", "streamed"])
@@ -91,7 +104,11 @@ def test_trains_and_evaluates(h5_dataset: Path, stream_bytes: int) -> None:
     outcome, recorder = _run(h5_dataset, stream_bytes, validation_split=0.25)
     assert sorted(outcome.history) == ["accuracy", "loss", "val_accuracy", "val_loss"]
     assert len(recorder.epochs) == 2
-    assert recorder.batches == 2 * 8  # 450 training rows in batches of 64, each epoch
+    # 450 training rows in batches of 64: 8 batches an epoch, reported once per call.
+    per_call = recorder.steps_per_execution
+    assert per_call is not None and 1 <= per_call <= 8
+    calls = -(-8 // per_call)
+    assert recorder.steps == [min(8, per_call * (i + 1)) for i in range(calls)] * 2
     assert sorted(outcome.evaluation) == ["accuracy", "loss"]
 
 
@@ -162,3 +179,29 @@ def test_a_cancel_after_the_last_epoch_stops_nothing(tmp_path: Path) -> None:
     assert len(reporter.epochs) == 2
     assert not outcome.stopped
     assert outcome.evaluation is not None and "loss" in outcome.evaluation
+
+
+@pytest.mark.parametrize("stream_bytes", [1 << 30, 0], ids=["in-memory", "streamed"])
+def test_steps_per_execution_changes_calls_not_training(
+    h5_dataset: Path, stream_bytes: int
+) -> None:
+    # Keras' own behaviour (one step per call) against the worker's choice and a value that
+    # does not divide the epoch: the same batches in the same order, the same updates.
+    one_model, one, one_steps = _train(
+        h5_dataset, stream_bytes, {"steps_per_execution": 1}, shuffle=False, epochs=3
+    )
+    auto_model, auto, auto_steps = _train(h5_dataset, stream_bytes, shuffle=False, epochs=3)
+    odd_model, odd, odd_steps = _train(
+        h5_dataset, stream_bytes, {"steps_per_execution": 3}, shuffle=False, epochs=3
+    )
+    assert one_steps.steps_per_execution == 1 and len(one_steps.steps) == 3 * 10
+    assert auto_steps.steps_per_execution is not None and auto_steps.steps_per_execution > 1
+    assert odd_steps.steps_per_execution == 3  # the job's value wins
+    assert odd_steps.steps == [3, 6, 9, 10] * 3  # 600 rows in batches of 64: 10 batches
+    for model, outcome in ((auto_model, auto), (odd_model, odd)):
+        assert int(model.optimizer.iterations) == int(one_model.optimizer.iterations) == 30
+        for key in one.history:
+            np.testing.assert_allclose(outcome.history[key], one.history[key], rtol=1e-4)
+        for mine, theirs in zip(model.get_weights(), one_model.get_weights(), strict=True):
+            np.testing.assert_allclose(mine, theirs, rtol=1e-4, atol=1e-6)
+        assert outcome.evaluation == pytest.approx(one.evaluation, rel=1e-4)
