@@ -1,8 +1,9 @@
 """Schemathesis: cases generated from the service's own ``/openapi.json``, against a live one.
 
-Whatever a case sends, the answer is never a 500, its status is one the schema declares, and
-its content type is the declared one. The run is bounded (a few cases per operation) so that it
-fits the test suite; ``REMOTEFIT_SCHEMATHESIS_EXAMPLES`` raises it for a longer hunt.
+On both stacks, whatever a case sends, the answer is never a 500, its status is one the schema
+declares, and its content type is the declared one. The run is bounded (a few cases per
+operation) so that it fits the test suite; ``REMOTEFIT_SCHEMATHESIS_EXAMPLES`` raises it for a
+longer hunt.
 """
 
 from __future__ import annotations
@@ -26,9 +27,9 @@ def _operations(service: Service) -> list[Any]:
     return [result.ok() for result in schema.get_all_operations()]
 
 
-def test_no_generated_request_breaks_the_service(embedded_service: Service) -> None:
+def test_no_generated_request_breaks_the_service(service: Service) -> None:
     failures: dict[str, str] = {}
-    for operation in _operations(embedded_service):
+    for operation in _operations(service):
 
         @given(case=operation.as_strategy())
         @settings(
@@ -39,7 +40,7 @@ def test_no_generated_request_breaks_the_service(embedded_service: Service) -> N
             database=None,
         )
         def run(case: Any) -> None:
-            case.call_and_validate(base_url=embedded_service.url, checks=CHECKS, timeout=30)
+            case.call_and_validate(base_url=service.url, checks=CHECKS, timeout=30)
 
         try:
             run()
@@ -48,5 +49,5 @@ def test_no_generated_request_breaks_the_service(embedded_service: Service) -> N
         except BaseException as error:  # every operation is tried; all failures are reported
             failures[operation.label] = str(error)[:2000]
     assert not failures, "\n\n".join(f"{label}:\n{text}" for label, text in failures.items())
-    with embedded_service.client() as client:
+    with service.client() as client:
         assert client.get("/readyz").status_code == 200
