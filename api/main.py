@@ -13,7 +13,9 @@ from api import auth, errors, malloc
 from api.dispatching import Dispatcher
 from api.limits import BodyLimit
 from api.rate import rate_limiter
+from api.request_guard import RequestGuard
 from api.routes import artifacts, audit, datasets, events, health, jobs, me, models, tokens
+from api.schemas import ERROR_RESPONSES
 from api.sweeping import Sweeper
 from models.accounts.keys import server_key
 from models.accounts.users import any_users
@@ -72,6 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         openapi_tags=OPENAPI_TAGS,
         lifespan=lifespan,
+        responses=ERROR_RESPONSES,
     )
     app.state.settings = settings
     app.state.store = LocalStore(settings.store_root)
@@ -82,7 +85,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.token_key = server_key(settings)
     app.state.job_reader = job_reader(settings.database_url, render=jobs.render_job)
     app.state.event_signals = event_signals(settings.database_url)
+    app.state.event_streams = events.OpenStreams()
     errors.install(app)
+    app.add_middleware(RequestGuard)  # inside BodyLimit: it reads bodies already bounded
     app.add_middleware(
         BodyLimit,
         max_request_bytes=settings.max_request_bytes,

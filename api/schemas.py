@@ -3,13 +3,50 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Query
 from pydantic import BaseModel, ConfigDict, Field, field_serializer
 
 from models.jobs import records
 from models.jobs.reads import JobRow
 from models.tables import Dataset, Job
+
+# Bounds that every database takes as a parameter: SQLite's and PostgreSQL's integers are 64-bit,
+# and a list is never paged that far.
+MAX_OFFSET = 2**31 - 1
+MAX_EVENT_ID = 2**63 - 1
+Offset = Annotated[
+    int, Query(ge=0, le=MAX_OFFSET, description="Skip this many items (newest first).")
+]
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Stable machine-readable code, e.g. `invalid_spec`.")
+    message: str = Field(description="What happened, what was expected, how to fix it.")
+
+    model_config = ConfigDict(extra="allow")
+
+
+class ErrorBody(BaseModel):
+    """Every error: ``{"detail": {"code", "message", ...}}``, never a stack trace."""
+
+    detail: ErrorDetail
+
+
+_ERROR = {"model": ErrorBody}
+# What any route may answer besides its success, declared once for the whole API.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {**_ERROR, "description": "A malformed body (a multipart body cut short)."},
+    401: {**_ERROR, "description": "A token is required and missing or wrong."},
+    404: {**_ERROR, "description": "No such job, dataset or artifact."},
+    409: {**_ERROR, "description": "Not in a state that allows it (yet)."},
+    413: {**_ERROR, "description": "The body is over this server's limit."},
+    422: {**_ERROR, "description": "The request is well-formed but cannot be done as asked."},
+    429: {**_ERROR, "description": "Over a limit on things at once (open streams)."},
+    503: {**_ERROR, "description": "The database or the broker is unreachable."},
+    507: {**_ERROR, "description": "The store has no room for the upload."},
+}
 
 
 class _Read(BaseModel):

@@ -22,7 +22,7 @@ from python_multipart.multipart import parse_options_header
 from starlette.concurrency import run_in_threadpool
 
 from models.data import disk_space
-from models.errors import InvalidRequest
+from models.errors import InvalidRequest, MalformedBody
 
 FLUSH_BYTES = 4 * 1024 * 1024
 HOW = (
@@ -51,6 +51,7 @@ UPLOAD_OPENAPI = {
 
 
 MAX_PART_HEADERS = 16 * 1024
+MAX_EPILOGUE = 2  # the CRLF some clients end a body with; anything more is refused
 
 
 class _Body:
@@ -99,6 +100,11 @@ class _Parts(_Body):
     def feed(self, chunk: bytes) -> None:
         if self.state in ("body", "skip") and self._inside_body(chunk):
             return
+        if self.state == "done" and len(self.buffer) + len(chunk) > MAX_EPILOGUE:
+            raise MalformedBody(
+                "The multipart body goes on after its closing boundary; a body ends there. "
+                "Nothing was stored; send the file alone in the body."
+            )
         self.buffer += chunk
         while self._step():
             pass
@@ -132,7 +138,7 @@ class _Parts(_Body):
                 return False
             if buffer[:2] == b"--":
                 self.state = "done"
-                buffer.clear()
+                del buffer[:2]  # what follows is checked by ``finish``
                 return False
             del buffer[:2]  # the CRLF ending the boundary line
             self.state = "headers"
@@ -178,6 +184,25 @@ class _Parts(_Body):
     def _emit(self, data: bytes | bytearray | memoryview) -> None:
         if self.state == "body" and data:
             self._add(data)
+
+    def finish(self) -> None:
+        """Check that the body ended with its closing delimiter, and nothing after it.
+
+        Raises:
+            MalformedBody: the body was cut short (the file would be stored truncated), or
+                bytes follow the closing delimiter (a second body smuggled behind the first).
+        """
+        if self.state != "done":
+            raise MalformedBody(
+                "The multipart body ended before its closing boundary "
+                f"(--{self.opening[2:].decode('latin-1')}--), so the file in it may be cut "
+                "short; nothing was stored. Send the whole body again.",
+            )
+        if self.buffer.strip(b"\r\n"):
+            raise MalformedBody(
+                f"The multipart body has {len(self.buffer)} bytes after its closing boundary; "
+                "a body ends there. Nothing was stored; send the file alone in the body.",
+            )
 
 
 class _Writer:
@@ -260,6 +285,7 @@ async def receive_file(
         )
     part = _Parts(boundary, field)
     await _stream(request, part, target)
+    part.finish()
     if not part.found:
         raise InvalidRequest(
             f"The multipart field `{field}` is required; this upload has none. {HOW}", field=field
@@ -267,6 +293,12 @@ async def receive_file(
     if not part.filename:
         raise InvalidRequest(
             f"The multipart field `{field}` has no file name, so its format is unknown. {HOW}"
+        )
+    if "\x00" in part.filename:
+        raise InvalidRequest(
+            "The file name holds a NUL character, which no name may contain. Rename the file. "
+            f"Received: {part.filename[:100]!r}.",
+            field="filename",
         )
     return part.filename
 

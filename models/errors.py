@@ -7,7 +7,17 @@ happened, what was expected, how to fix it, and the value received.
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+# An absolute path of two components or more: the store's, a temporary folder's, a library's.
+_SERVER_PATH = re.compile(r"(?<![\w.])/[\w.\-]+(?:/[\w.\-]+)+")
+
+
+def without_paths(text: str) -> str:
+    """``text`` (a library's message) with the server's file paths taken out: a client needs
+    what went wrong, never where the server keeps its files."""
+    return _SERVER_PATH.sub("<server path>", text)
 
 
 class ServiceError(Exception):
@@ -80,6 +90,13 @@ class InvalidRequest(ServiceError):
     code = "invalid_request"
 
 
+class MalformedBody(ServiceError):
+    """The body breaks its own framing (a multipart body cut short, or bytes after its end)."""
+
+    status_code = 400
+    code = "malformed_body"
+
+
 class InvalidUpload(ServiceError):
     status_code = 422
     code = "invalid_upload"
@@ -88,6 +105,13 @@ class InvalidUpload(ServiceError):
 class UploadTooLarge(ServiceError):
     status_code = 413
     code = "upload_too_large"
+
+
+class TooManyRequests(ServiceError):
+    """More of something at once than this server allows (open event streams)."""
+
+    status_code = 429
+    code = "too_many_requests"
 
 
 class StoreFull(ServiceError):

@@ -63,11 +63,23 @@ class Settings(BaseSettings):
     max_training_bytes: int = Field(
         default=64 * 1024**3, gt=0, description="Estimated training memory a job may need."
     )
+    max_config_values: int = Field(
+        default=4_000_000,
+        gt=0,
+        description="Values one Keras object's config may size: AUC thresholds, IoU classes², "
+        "a lookup layer's tokens (see models.keras.config_sizes).",
+    )
     max_epochs: int = Field(default=100_000, gt=0)
     max_batch_size: int = Field(default=1_000_000, gt=0)
     max_dataset_arrays: int = Field(default=256, gt=0)
+    max_npz_expansion: int = Field(
+        default=200, gt=0, description="Most a compressed .npz member may expand (times)."
+    )
     max_csv_rows: int = Field(default=10_000_000, gt=0)
     max_csv_columns: int = Field(default=10_000, gt=0)
+    max_csv_cells: int = Field(
+        default=250_000_000, gt=0, description="Cells of one CSV upload (4 bytes each once parsed)."
+    )
     max_weights_json_values: int = Field(default=1_000_000, gt=0, description="?format=json")
     max_predict_rows: int = Field(default=100_000, gt=0)
     max_job_seconds: int = Field(default=7 * 24 * 3600, gt=0, description="Longest job allowed.")
@@ -79,6 +91,9 @@ class Settings(BaseSettings):
     sweep_seconds: float = Field(default=10.0, gt=0, description="Period of the job sweeper.")
     events_heartbeat_seconds: float = Field(default=15.0, gt=0, description="SSE keep-alive.")
     events_poll_seconds: float = Field(default=0.2, gt=0, description="SSE polling period.")
+    max_event_streams: int = Field(
+        default=256, gt=0, description="Event streams open at once per API process (429 past)."
+    )
     temp_max_age_seconds: float = Field(default=3600.0, ge=0, description="Stale upload temps.")
     checkpoint_seconds: float = Field(
         default=10.0, ge=0, description="Least time between two checkpoints of a running job."

@@ -124,15 +124,14 @@ async def predict(
     def run() -> PredictResponse:
         job = records.get(session, job_id, who)
         path = _artifact(job, "keras", store)
-        if body.dataset is None:
-            result = prediction.predict(
-                path, body.x, None, body.batch_size, settings.max_predict_rows
-            )
-        else:
-            with catalog.open_reader(session, store, body.dataset, who) as reader:
-                result = prediction.predict(
-                    path, body.x, reader.get, body.batch_size, settings.max_predict_rows
-                )
+        dataset = None
+        if body.dataset is not None:
+            dataset_id = body.dataset
+            shapes = catalog.array_shapes(catalog.get(session, dataset_id, who))
+            dataset = (shapes, lambda: catalog.open_reader(session, store, dataset_id, who))
+        result = prediction.predict(
+            path, body.x, dataset, body.batch_size, settings.max_predict_rows
+        )
         return PredictResponse(predictions=result)
 
     return await run_in_threadpool(run)

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request, status
 from fastapi.concurrency import run_in_threadpool
 
 from api.deps import CurrentUser, SessionDep, SettingsDep, StoreDep
-from api.schemas import DatasetList, DatasetRead, DatasetUpdate
+from api.schemas import DatasetList, DatasetRead, DatasetUpdate, Offset
 from api.upload import UPLOAD_OPENAPI, receive_file
 from models.accounts import audit, quotas
 from models.data import catalog
@@ -58,7 +58,7 @@ def list_datasets(
     session: SessionDep,
     who: CurrentUser,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     all: Annotated[bool, Query(description="Admins: every user's datasets.")] = False,
 ) -> DatasetList:
     """List the caller's datasets, newest first."""

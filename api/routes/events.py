@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
-from collections.abc import AsyncIterator
-from contextlib import suppress
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing, suppress
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request
@@ -15,7 +17,9 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy import Row, select
 
 from api.deps import CurrentUser, SettingsDep
+from api.schemas import MAX_EVENT_ID
 from models.db import get_read_engine, read_errors, session_scope
+from models.errors import InvalidRequest, TooManyRequests
 from models.jobs import records
 from models.jobs.event_signals import EventSignals
 from models.settings import Settings
@@ -24,11 +28,16 @@ from models.tables import FINAL, Job, JobEvent
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 
 
+# Events replayed per read: a late reader of a long job gets them page by page.
+EVENTS_PAGE = 500
+
+
 def _read(settings: Settings, job_id: str, after: int) -> tuple[str | None, list[Row[Any]]]:
-    """The job's status and its events after ``after``: two reads on the API's read engine.
+    """The job's status and a page of its events after ``after``: two reads on the API's read
+    engine.
 
     The status is read first: a final status was committed together with its event, so the
-    events read next include it.
+    events read next include it (on a later page, when there are more than ``EVENTS_PAGE``).
     """
     with read_errors(), get_read_engine(settings.database_url).connect() as connection:
         status = connection.scalar(select(Job.status).where(Job.id == job_id))
@@ -36,6 +45,7 @@ def _read(settings: Settings, job_id: str, after: int) -> tuple[str | None, list
             select(JobEvent.id, JobEvent.type, JobEvent.data)
             .where(JobEvent.job_id == job_id, JobEvent.id > after)
             .order_by(JobEvent.id)
+            .limit(EVENTS_PAGE)
         ).all()
     return status, list(rows)
 
@@ -51,7 +61,20 @@ async def _stream(
 ) -> AsyncIterator[str]:
     """The job's events after ``after``, read again whenever the job may have new ones (see
     ``models.jobs.event_signals``) or its poll period has passed, until it ends."""
-    yield "retry: 2000\n\n"
+    streams: OpenStreams = request.app.state.event_streams
+    streams.count += 1
+    try:
+        yield "retry: 2000\n\n"
+        async with aclosing(_frames(request, settings, job_id, after)) as frames:
+            async for frame in frames:
+                yield frame
+    finally:
+        streams.count -= 1
+
+
+async def _frames(
+    request: Request, settings: Settings, job_id: str, after: int
+) -> AsyncGenerator[str]:
     last_write = time.monotonic()
     signals: EventSignals = request.app.state.event_signals
     async with signals.changes(job_id) as changed:
@@ -62,6 +85,8 @@ async def _stream(
                 yield _frame(row.id, row.type, row.data)
                 after = row.id
                 last_write = time.monotonic()
+            if len(rows) == EVENTS_PAGE:
+                continue  # more to replay before anything else
             if status is None:
                 yield _frame(None, "deleted", {"status": "deleted"})  # not a stored event
                 return
@@ -77,10 +102,33 @@ async def _stream(
                     await changed.wait()
 
 
+def _event_id(header: str) -> int:
+    """``Last-Event-ID`` as an event id: ASCII digits (``str.isdigit`` takes "²" and "٣")."""
+    if re.fullmatch(r"[0-9]{1,19}", header) and int(header) <= MAX_EVENT_ID:
+        return int(header)
+    raise InvalidRequest(
+        "The header `Last-Event-ID` must be the id of an event of this stream: a whole number "
+        f"from 0 to {MAX_EVENT_ID}, as sent in its `id:` line. Reconnect without the header to "
+        f"replay from the start. Received: {header[:40]!r}.",
+        field="Last-Event-ID",
+    )
+
+
+@dataclass
+class OpenStreams:
+    """Event streams open in this API process (``app.state.event_streams``): each holds a
+    connection, a database read per change and a listener, so they are bounded."""
+
+    count: int = 0
+
+
 @router.get(
     "/{job_id}/events",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}}},
+    responses={
+        200: {"content": {"text/event-stream": {}}},
+        429: {"description": "REMOTEFIT_MAX_EVENT_STREAMS streams are open already."},
+    },
 )
 async def job_events(
     job_id: str,
@@ -88,7 +136,9 @@ async def job_events(
     settings: SettingsDep,
     who: CurrentUser,
     last_event_id: Annotated[str | None, Header()] = None,
-    after: Annotated[int | None, Query(ge=0, description="Resume after this event id.")] = None,
+    after: Annotated[
+        int | None, Query(ge=0, le=MAX_EVENT_ID, description="Resume after this event id.")
+    ] = None,
 ) -> StreamingResponse:
     """Live progress as Server-Sent Events: status, epochs, batches, evaluation; then it ends.
 
@@ -100,8 +150,17 @@ async def job_events(
         with session_scope(settings.database_url) as session:
             records.get(session, job_id, who)
 
+    start = after or 0 if last_event_id is None else _event_id(last_event_id)
+    streams: OpenStreams = request.app.state.event_streams
+    if streams.count >= settings.max_event_streams:
+        raise TooManyRequests(
+            f"This server already has {streams.count} event streams open, its limit "
+            f"(REMOTEFIT_MAX_EVENT_STREAMS={settings.max_event_streams}). Close a stream, or "
+            "poll `GET /v1/jobs/{id}` instead; reconnecting later with `Last-Event-ID` misses "
+            "nothing.",
+            limit=settings.max_event_streams,
+        )
     await run_in_threadpool(check)
-    start = int(last_event_id) if last_event_id and last_event_id.isdigit() else after or 0
     return StreamingResponse(
         _stream(request, settings, job_id, start),
         media_type="text/event-stream",

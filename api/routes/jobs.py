@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 
 from api.deps import CurrentUser, SessionDep, SettingsDep, StoreDep
 from api.examples import JOB_EXAMPLES
-from api.schemas import JobList, JobRead, JobSummary
+from api.schemas import JobList, JobRead, JobSummary, Offset
 from models.access import SERVICE
 from models.accounts import audit, quotas
 from models.data import catalog
@@ -47,7 +47,7 @@ def list_jobs(
     who: CurrentUser,
     status: Status | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     all: Annotated[bool, Query(description="Admins: every user's jobs.")] = False,
 ) -> JobList:
     """List the caller's jobs, newest first, optionally by status."""

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -18,8 +20,28 @@ from models.tables import FINAL, Dataset, Job, new_id
 
 
 def data_file(fmt: str) -> str:
-    """The fixed name of a dataset's file in the store."""
-    return f"data.{fmt}"
+    """The fixed name of a dataset's file in the store (a CSV upload is kept as its arrays)."""
+    return STORED_CSV if fmt == "csv" else f"data.{fmt}"
+
+
+# A CSV file is parsed once, at upload, and stored as the .npz of its columns: jobs and
+# predictions read arrays, never the text again. Older stores still hold ``data.csv``.
+STORED_CSV = "data.csv.npz"
+
+
+def _store_columns(temp: Path, store: LocalStore, settings: Settings) -> tuple[list[Any], Path]:
+    """Parse an uploaded CSV file and write its columns as an .npz file in the store's tmp."""
+    with ArrayReader(temp, "csv", settings) as reader:
+        arrays = reader.infos()
+        columns = {info.name: reader.get(info.name) for info in arrays}
+    stored = store.temp_path(".npz")
+    try:
+        with stored.open("wb") as handle:
+            np.savez(handle, **columns)  # type: ignore[arg-type]
+    except BaseException:
+        stored.unlink(missing_ok=True)
+        raise
+    return arrays, stored
 
 
 def create(
@@ -35,9 +57,13 @@ def create(
     Raises:
         InvalidUpload: the file is not a usable dataset.
     """
+    kept = temp
     try:
         fmt = format_for(filename)
-        arrays = inspect_file(temp, fmt, settings)
+        if fmt == "csv":
+            arrays, kept = _store_columns(temp, store, settings)
+        else:
+            arrays = inspect_file(temp, fmt, settings)
         dataset = Dataset(
             id=new_id(),
             filename=Path(filename).name[:255],
@@ -46,9 +72,10 @@ def create(
             arrays=[info.as_dict() for info in arrays],
             owner=owner,
         )
-        store.adopt(temp, "datasets", dataset.id, data_file(fmt))
+        store.adopt(kept, "datasets", dataset.id, data_file(fmt))
     finally:
         temp.unlink(missing_ok=True)
+        kept.unlink(missing_ok=True)
     try:
         session.add(dataset)
         session.commit()
@@ -98,11 +125,17 @@ def shapes(
     if not wanted:
         return {}
     rows = session.scalars(readable(select(Dataset), Dataset, who).where(Dataset.id.in_(wanted)))
-    return {row.id: {a["name"]: tuple(a["shape"]) for a in row.arrays} for row in rows}
+    return {row.id: array_shapes(row) for row in rows}
+
+
+def array_shapes(dataset: Dataset) -> dict[str, tuple[int, ...]]:
+    """The shape of each array of ``dataset`` by name, from the catalogue (no file is read)."""
+    return {a["name"]: tuple(a["shape"]) for a in dataset.arrays}
 
 
 def delete(session: Session, store: LocalStore, dataset_id: str, who: Principal) -> None:
-    """Delete a dataset unless a queued or running job still needs it.
+    """Delete a dataset unless a queued or running job still needs it (to train on, or to
+    start from as its initial weights).
 
     Raises:
         DatasetNotFound: no such dataset.
@@ -110,14 +143,7 @@ def delete(session: Session, store: LocalStore, dataset_id: str, who: Principal)
     """
     dataset = get(session, dataset_id, who, write=True)
     unfinished = session.scalars(select(Job).where(Job.status.not_in(FINAL)))
-    users = [
-        job
-        for job in unfinished
-        if any(
-            isinstance(split, dict) and split.get("dataset") == dataset_id
-            for split in (job.spec.get("data") or {}).values()
-        )
-    ]
+    users = [job for job in unfinished if dataset_id in _datasets_of(job.spec)]
     if users:
         # A shared dataset may be in other users' jobs: their ids are not the caller's to see.
         own = [job.id for job in users if who.sees(job.owner)][:10]
@@ -133,11 +159,24 @@ def delete(session: Session, store: LocalStore, dataset_id: str, who: Principal)
     store.delete("datasets", dataset_id)
 
 
+def _datasets_of(spec: dict[str, Any]) -> set[str]:
+    """The datasets a job spec reads: its splits' and its initial weights'."""
+    splits = [*(spec.get("data") or {}).values(), spec.get("initial_weights")]
+    return {
+        split["dataset"]
+        for split in splits
+        if isinstance(split, dict) and isinstance(split.get("dataset"), str)
+    }
+
+
 def open_reader(
     session: Session, store: LocalStore, dataset_id: str, who: Principal
 ) -> ArrayReader:
     """The arrays of a dataset, as a context manager with ``get(name)`` (for training)."""
     dataset = get(session, dataset_id, who)
-    return ArrayReader(
-        store.path("datasets", dataset.id, data_file(dataset.format)), dataset.format
-    )
+    path = store.path("datasets", dataset.id, data_file(dataset.format))
+    if dataset.format == "csv":
+        if path.is_file():
+            return ArrayReader(path, "npz")
+        return ArrayReader(store.path("datasets", dataset.id, "data.csv"), "csv")  # older store
+    return ArrayReader(path, dataset.format)

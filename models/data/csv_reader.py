@@ -71,10 +71,17 @@ def _parse(text: TextIO, settings: Settings) -> dict[str, np.ndarray]:
     names = [str(i) for i in range(len(first))] if headerless else _column_names(first)
     columns = [array.array("f") for _ in names]
     row_count = 0
+    max_cells = settings.max_csv_cells
     for row in itertools.chain([first] if headerless else [], rows):
         if not row:
             continue
         row_count += 1
+        if row_count * len(names) > max_cells:
+            raise InvalidUpload(
+                f"The uploaded CSV file has too many cells: more than {max_cells} "
+                f"({row_count} rows of {len(names)} columns so far), the limit "
+                "(REMOTEFIT_MAX_CSV_CELLS). Split the data or upload it as .npz or HDF5."
+            )
         if row_count > max_rows:
             raise InvalidUpload(
                 f"The uploaded CSV file has too many rows: more than {max_rows} data rows, but "

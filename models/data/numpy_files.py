@@ -13,6 +13,27 @@ from models.data.formats import NPY_ARRAY_NAME, ArrayInfo, check_dtype, nbytes
 from models.errors import InvalidUpload
 from models.settings import Settings
 
+# Below this size a member's expansion is harmless whatever its ratio (a mask of zeros).
+RATIO_FLOOR_BYTES = 64 * 1024**2
+
+
+def _check_expansion(member: zipfile.ZipInfo, where: str, max_ratio: int) -> None:
+    """Refuse a compressed member that expands far beyond its stored size (a zip bomb).
+
+    Deflate reaches about 1000:1 on constant data; numeric arrays rarely pass 10:1.
+    """
+    if member.compress_type == zipfile.ZIP_STORED or member.file_size <= RATIO_FLOOR_BYTES:
+        return
+    ratio = member.file_size / max(member.compress_size, 1)
+    if ratio > max_ratio:
+        raise InvalidUpload(
+            f"{where} stores {member.compress_size} bytes that expand to {member.file_size} "
+            f"({ratio:.0f} times), over this server's limit of {max_ratio} times "
+            "(REMOTEFIT_MAX_NPZ_EXPANSION). Save it with numpy.savez (uncompressed), or as .npy.",
+            figure=round(ratio),
+            limit=max_ratio,
+        )
+
 
 def _read_npy_header(stream: IO[bytes], where: str) -> tuple[tuple[int, ...], np.dtype, int]:
     """The declared shape and dtype of a ``.npy`` stream and the header's length in bytes."""
@@ -82,6 +103,7 @@ def inspect_npz(path: Path, settings: Settings) -> list[ArrayInfo]:
                 raise InvalidUpload(
                     f"{where} repeats the array name {name!r}; names must be unique."
                 )
+            _check_expansion(member, where, settings.max_npz_expansion)
             with archive.open(member) as stream:
                 shape, dtype, header_size = _read_npy_header(stream, where)
             declared, stored = nbytes(shape, dtype), member.file_size - header_size

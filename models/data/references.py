@@ -31,7 +31,21 @@ def is_columns(value: Any) -> bool:
 
 
 def _is_name_leaf(value: Any) -> bool:
-    return isinstance(value, str) or is_columns(value)
+    if is_columns(value):
+        columns = value["columns"]
+        return (
+            isinstance(columns, list) and bool(columns) and all(isinstance(c, str) for c in columns)
+        )
+    return isinstance(value, str)
+
+
+def _not_names(where: str, ref: Any) -> DatasetMismatch:
+    return DatasetMismatch(
+        f"`{where}` must name arrays of the dataset (a name, a list of names, or an object "
+        'keyed by layer name whose values are names or {"columns": [names]}). Received: '
+        f"{_preview(ref)}.",
+        received=_preview(ref),
+    )
 
 
 def align(ref: Any, names: list[str], where: str, inline: bool, shared: bool = False) -> list[Leaf]:
@@ -58,7 +72,10 @@ def align(ref: Any, names: list[str], where: str, inline: bool, shared: bool = F
                 f"`{where}` is keyed by layer name, but its keys do not match the model's "
                 f"{plural}: missing {missing}, unknown {unknown}. Key it by exactly those names."
             )
-        return [ref[name] for name in names]
+        leaves = [ref[name] for name in names]
+        if not inline and not all(_is_name_leaf(leaf) for leaf in leaves):
+            raise _not_names(where, ref)
+        return leaves
     if inline:
         if isinstance(ref, str) or is_columns(ref):
             raise DatasetMismatch(
@@ -85,10 +102,7 @@ def align(ref: Any, names: list[str], where: str, inline: bool, shared: bool = F
                 "array name per input/output, in the model's order."
             )
         return list(ref)
-    raise DatasetMismatch(
-        f"`{where}` must name arrays of the dataset (a name, a list of names, or an object "
-        f"keyed by layer name). Received: {_preview(ref)}."
-    )
+    raise _not_names(where, ref)
 
 
 def _preview(value: Any, limit: int = 80) -> str:
@@ -131,13 +145,22 @@ def leaf_shape(
                 f"{dict(zip(columns, shapes, strict=True))}."
             )
         return (shapes[0][0], len(columns))
+    if not isinstance(leaf, str):
+        raise _not_names(where, leaf)
     if leaf not in dataset_shapes:
         raise DatasetMismatch(
             f"`{where}` names array {leaf!r}, which the dataset does not have. "
             f"Arrays in it: {sorted(dataset_shapes)[:50]}.",
             received=leaf,
         )
-    return dataset_shapes[leaf]
+    shape = dataset_shapes[leaf]
+    if not shape:
+        raise DatasetMismatch(
+            f"`{where}` names array {leaf!r}, a single number (shape []); Keras needs one entry "
+            "per sample, so at least one axis. Name an array of samples instead.",
+            received=leaf,
+        )
+    return shape
 
 
 def load_leaf(leaf: Leaf, where: str, get: Callable[[str], np.ndarray] | None) -> np.ndarray:

@@ -22,6 +22,15 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 KINDS = ("datasets", "jobs")
 
 
+def _sync(path: Path) -> None:
+    """Flush a file's bytes, or a folder's entries, to disk."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
 class LocalStore:
     """A folder on local disk or on a shared volume mounted by every API and worker."""
 
@@ -63,9 +72,9 @@ class LocalStore:
             yield temp
             if not temp.exists():
                 raise FileNotFoundError(f"Nothing was written to {temp}.")
-            with open(temp, "rb") as handle:
-                os.fsync(handle.fileno())
+            _sync(temp)
             os.replace(temp, final)
+            _sync(final.parent)
         finally:
             temp.unlink(missing_ok=True)
 
@@ -82,10 +91,17 @@ class LocalStore:
         return removed
 
     def adopt(self, temp: Path, kind: str, item_id: str, name: str) -> Path:
-        """Move a finished temporary file into place under ``kind/item_id/name``."""
+        """Move a finished temporary file into place under ``kind/item_id/name``.
+
+        The file and its folder are on disk when this returns, so a row committed next never
+        names a file that a power cut loses.
+        """
         final = self.path(kind, item_id, name)
         final.parent.mkdir(parents=True, exist_ok=True)
+        _sync(temp)
         os.replace(temp, final)
+        _sync(final.parent)
+        _sync(final.parent.parent)  # the item's new folder is an entry of its kind's folder
         return final
 
     def delete(self, kind: str, item_id: str) -> None:

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from models.access import SERVICE, Principal
 from models.data import catalog
 from models.data.store import LocalStore
-from models.errors import DatasetMismatch, InvalidSpec, NotFound
+from models.errors import DatasetMismatch, InvalidSpec, NotFound, without_paths
 from models.jobs import records
 from models.keras.training import ARTIFACTS
 from models.spec import InitialWeights
@@ -83,6 +83,11 @@ def load_into(
         InvalidSpec: the weights do not fit the model (Keras' own message included).
     """
     path = _path(session, store, source)
+    if not path.is_file():
+        raise InvalidSpec(
+            "The initial weights are gone: their job or dataset was deleted after this job was "
+            "queued. Submit the job again with weights that exist."
+        )
     try:
         if is_keras3_layout(path):
             with tempfile.TemporaryDirectory(prefix="remotefit-weights-") as folder:
@@ -95,7 +100,8 @@ def load_into(
                 path, skip_mismatch=source.skip_mismatch, by_name=source.by_name or None
             )
     except (ValueError, KeyError, OSError) as error:
+        said = without_paths(" ".join(str(error).split()))  # Keras names the file it read
         raise InvalidSpec(
-            f"The initial weights do not fit this model: {' '.join(str(error).split())[:600]}. "
+            f"The initial weights do not fit this model: {said[:600]}. "
             "Start from weights of the same architecture, or set `by_name`/`skip_mismatch`."
         ) from None

@@ -11,12 +11,12 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session, defer
 
 from models.access import SERVICE
 from models.jobs.records import add_event, as_utc, clean_number, get
-from models.tables import Job, utcnow
+from models.tables import Job, JobEvent, utcnow
 
 
 def claim(
@@ -69,6 +69,9 @@ def claim(
     gone = job.worker is not None and (job.worker == worker or is_dead(job.worker))
     if not silent and not gone:
         return "skipped"
+    if job.cancel_requested:
+        cancel_lost(session, job)  # cancelled, then its worker died: it ends, never resumes
+        return "skipped"
     if job.attempts >= max_attempts:
         fail_lost(session, job)
         return "exhausted"
@@ -117,6 +120,20 @@ def fail_lost(session: Session, job: Job) -> None:
         add_event(session, job.id, "status", {"status": "failed", "error": error})
 
 
+def cancel_lost(session: Session, job: Job) -> bool:
+    """End as cancelled a job whose cancel was asked and whose worker was then lost.
+
+    Putting it back in the queue would train, on another worker, a job its owner cancelled.
+    """
+    return _move_lost(session, job, "cancelled", finished_at=utcnow())
+
+
+def holds(session: Session, job_id: str, worker: str) -> bool:
+    """Whether ``worker`` still owns the running job: checked before each file it writes."""
+    owner = session.scalar(select(Job.worker).where(Job.id == job_id, Job.status == "running"))
+    return owner == worker
+
+
 def heartbeat(
     session: Session, job_id: str, worker: str, progress: dict[str, Any] | None
 ) -> bool | None:
@@ -136,7 +153,17 @@ def heartbeat(
     if getattr(result, "rowcount", 0) != 1:
         return None
     if progress is not None:
-        add_event(session, job_id, "progress", progress)
+        # One progress event per job, the latest: a late reader needs where the job stands,
+        # not every half second of its life (172,800 rows a day of a running job). The new one
+        # is inserted first: SQLite gives a deleted highest id to the next row, and a reader
+        # that saw that id would never see the row that reuses it.
+        event = add_event(session, job_id, "progress", progress)
+        session.flush()
+        session.execute(
+            delete(JobEvent)
+            .where(JobEvent.job_id == job_id, JobEvent.type == "progress", JobEvent.id < event.id)
+            .execution_options(synchronize_session=False)
+        )
     return bool(session.scalar(select(Job.cancel_requested).where(Job.id == job_id)))
 
 
@@ -184,6 +211,12 @@ def checkpointed(session: Session, job_id: str, epoch: int, worker: str | None =
 
 def requeue_lost(session: Session, job: Job) -> bool:
     """Put a running job whose worker went silent back in the queue (compare-and-set)."""
+    return _move_lost(session, job, "queued", heartbeat_at=utcnow())  # for queued: when sent
+
+
+def _move_lost(session: Session, job: Job, status: str, **values: Any) -> bool:
+    """Move a running job, as last seen under its lost worker, to ``status``; compare-and-set
+    on that worker and its last heartbeat, so a worker that woke up or a second sweeper loses."""
     result = session.execute(
         update(Job)
         .where(
@@ -192,12 +225,12 @@ def requeue_lost(session: Session, job: Job) -> bool:
             Job.worker == job.worker,
             Job.heartbeat_at == job.heartbeat_at,
         )
-        .values(status="queued", heartbeat_at=utcnow())  # for a queued job: when it was sent
+        .values(status=status, **values)
         .execution_options(synchronize_session=False)
     )
     if getattr(result, "rowcount", 0) != 1:
         return False
-    add_event(session, job.id, "status", {"status": "queued", "reason": "worker lost"})
+    add_event(session, job.id, "status", {"status": status, "reason": "worker lost"})
     return True
 
 
@@ -288,8 +321,12 @@ def finish(
     artifacts: list[str] | None = None,
     artifact_bytes: int | None = None,
     worker: str | None = None,
-) -> None:
-    """Record a job's final state (only from running, and only by its own worker if named)."""
+) -> bool:
+    """Record a job's final state (only from running, and only by its own worker if named).
+
+    Returns:
+        Whether it was recorded: False when the job was no longer running or not ``worker``'s.
+    """
     values: dict[str, Any] = {"status": status, "finished_at": utcnow()}
     if evaluation is not None:
         values["evaluation"] = {k: clean_number(v) for k, v in evaluation.items()}
@@ -314,3 +351,5 @@ def finish(
         if evaluation is not None:
             add_event(session, job_id, "evaluation", values["evaluation"])
         add_event(session, job_id, "status", event)
+        return True
+    return False

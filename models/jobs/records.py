@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, defer
 from models.access import Principal, fetch, visible
 from models.errors import Conflict, JobNotFound
 from models.jobs import event_signals
-from models.tables import Job, JobEvent, as_utc, utcnow
+from models.tables import FINAL, Job, JobEvent, as_utc, utcnow
 
 
 class Timed(Protocol):
@@ -89,10 +89,12 @@ def listing(
     return list(rows), int(session.scalar(counter) or 0)
 
 
-def add_event(session: Session, job_id: str, kind: str, data: dict[str, Any]) -> None:
+def add_event(session: Session, job_id: str, kind: str, data: dict[str, Any]) -> JobEvent:
     """Add an event to the job's stream; on PostgreSQL its listeners are told at commit."""
-    session.add(JobEvent(job_id=job_id, type=kind, data=data))
+    event = JobEvent(job_id=job_id, type=kind, data=data)
+    session.add(event)
     _notify(session, job_id)
+    return event
 
 
 def _notify(session: Session, job_id: str) -> None:
@@ -139,7 +141,29 @@ def request_cancel(session: Session, job_id: str, who: Principal) -> Job:
 
 
 def delete(session: Session, job_id: str, who: Principal) -> None:
+    """Delete a job and its events (its files are the caller's).
+
+    Raises:
+        JobNotFound: no such job (or another user's).
+        Conflict: an unfinished job starts from this job's weights.
+    """
     job = get(session, job_id, who, write=True)
+    unfinished = session.scalars(select(Job).where(Job.status.not_in(FINAL), Job.id != job_id))
+    users = [
+        other
+        for other in unfinished
+        if ((other.spec or {}).get("initial_weights") or {}).get("job") == job_id
+    ]
+    if users:
+        # Another user's job ids are not the caller's to see (see models.data.catalog.delete).
+        own = [other.id for other in users if who.sees(other.owner)][:10]
+        others = sum(not who.sees(other.owner) for other in users)
+        raise Conflict(
+            f"Job {job_id} is the `initial_weights` of unfinished jobs {own}"
+            + (f" and {others} of other users" if others else "")
+            + "; cancel them or wait for them to finish, then delete it.",
+            jobs=own,
+        )
     session.execute(
         JobEvent.__table__.delete().where(JobEvent.job_id == job_id)  # type: ignore[attr-defined]
     )

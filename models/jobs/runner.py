@@ -21,7 +21,7 @@ from models.access import SERVICE
 from models.data import catalog
 from models.data.store import LocalStore
 from models.db import session_scope
-from models.errors import ServiceError
+from models.errors import ServiceError, without_paths
 from models.jobs import initial_weights, lifecycle, records
 from models.jobs.monitor import JobMonitor
 from models.keras.compiling import compile_model
@@ -108,7 +108,14 @@ class _Reporter:
                 self.checkpoint(model, epoch + 1)
 
     def checkpoint(self, model: keras.Model, epoch: int) -> None:
-        """Write weights and optimizer state after ``epoch`` whole epochs, atomically."""
+        """Write weights and optimizer state after ``epoch`` whole epochs, atomically.
+
+        Only while the job is still this worker's: the monitor learns of a takeover at its next
+        tick, and the run that took over resumes from this very file.
+        """
+        if not _holds(self.url, self.job_id, self.worker):
+            self.monitor.stop_reason = self.monitor.stop_reason or "lost"
+            return
         with self.store.writing("jobs", self.job_id, CHECKPOINT) as path:
             model.save_weights(path)
             with h5py.File(path, "a") as file:
@@ -134,10 +141,19 @@ def saved_epoch(path: Path) -> int | None:
     return None if value is None else int(value)
 
 
+class _ClaimLost(Exception):
+    """The job was taken over, finished or deleted: this worker must write nothing more."""
+
+
+def _holds(url: str, job_id: str, worker: str) -> bool:
+    with session_scope(url) as session:
+        return lifecycle.holds(session, job_id, worker)
+
+
 def _error(error: BaseException) -> dict[str, Any]:
     if isinstance(error, ServiceError):
         return {"type": type(error).__name__, "code": error.code, "message": error.message}
-    message = " ".join(str(error).split())[:2000] or repr(error)
+    message = without_paths(" ".join(str(error).split()))[:2000] or type(error).__name__
     return {"type": type(error).__name__, "code": "training_failed", "message": message}
 
 
@@ -261,12 +277,23 @@ def run_job(job_id: str, settings: Settings, worker: str) -> str:
             )
         monitor.write_epochs()  # the whole history, before the job can end
         stop = monitor.stop_reason
+        if stop == "cancelled" and not outcome.stopped:
+            stop = None  # asked after the last epoch: the job is trained, and succeeds
         if stop == "lost":
             log.info("job %s: no longer ours (deleted or taken over)", job_id)
             return "lost"
         if stop:
             model.set_weights(reporter.epoch_weights)  # the last whole epoch, not half a one
-        artifacts = list(save_artifacts(model, lambda name: store.writing("jobs", job_id, name)))
+
+        def writing(name: str) -> Any:
+            if not _holds(url, job_id, worker):  # before each file: another run may own it
+                raise _ClaimLost(job_id)
+            return store.writing("jobs", job_id, name)
+
+        artifacts = list(save_artifacts(model, writing))
+    except _ClaimLost:
+        log.info("job %s: no longer ours before its artifacts were written", job_id)
+        return "lost"
     except Exception as error:
         log.exception("job %s failed", job_id)
         _keep_history(monitor)
@@ -283,7 +310,7 @@ def run_job(job_id: str, settings: Settings, worker: str) -> str:
         status = "failed"
         failure = _time_limit_error(time_limit, monitor.progress.get("epoch", 0))
     with session_scope(url) as session:
-        lifecycle.finish(
+        recorded = lifecycle.finish(
             session,
             job_id,
             status,
@@ -295,6 +322,9 @@ def run_job(job_id: str, settings: Settings, worker: str) -> str:
             ),
             worker=worker,
         )
+    if not recorded:
+        log.info("job %s: no longer ours when it finished; its checkpoint is left", job_id)
+        return "lost"
     store.path("jobs", job_id, CHECKPOINT).unlink(missing_ok=True)
     log.info("job %s %s in %.2fs", job_id, status, time.monotonic() - started)
     return status

@@ -4,7 +4,8 @@ Run periodically by each API process (every step is a compare-and-set, so severa
 sweeping at once do no harm):
 
 - a running job whose worker went silent (no heartbeat within the lease) goes back to the queue
-  and is re-sent, or ends failed when its attempts are spent;
+  and is re-sent, or ends failed when its attempts are spent, or cancelled when its cancel was
+  asked (it must not train again);
 - when the broker holds fewer messages than there are queued jobs (a Redis restarted without
   persistence, say), the queued jobs last sent more than a lease ago are re-sent; a duplicate
   loses its claim and does nothing;
@@ -36,6 +37,7 @@ FORGET_WORKERS = timedelta(days=1)
 class SweepReport:
     requeued: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    cancelled: list[str] = field(default_factory=list)
     resent: list[str] = field(default_factory=list)
     temp_files_removed: int = 0
 
@@ -62,7 +64,10 @@ def sweep(
         select(Job).where(Job.status == "running", Job.heartbeat_at < cutoff)
     ).all()
     for job in silent:
-        if job.attempts >= settings.max_attempts:
+        if job.cancel_requested:
+            if lifecycle.cancel_lost(session, job):
+                report.cancelled.append(job.id)
+        elif job.attempts >= settings.max_attempts:
             lifecycle.fail_lost(session, job)
             report.failed.append(job.id)
         elif lifecycle.requeue_lost(session, job):

@@ -14,8 +14,10 @@ from models.data.references import align, leaf_shape
 from models.errors import DatasetMismatch, LimitExceeded
 from models.keras.callbacks import build_callbacks
 from models.keras.compiling import check_compile
+from models.keras.config_sizes import total_sized_values
 from models.keras.memory import check_training_memory
 from models.keras.model import Signature, TensorInfo, describe, signature
+from models.keras.training import validation_cut
 from models.settings import Settings
 from models.spec import DataSplit, JobCreate
 
@@ -58,23 +60,6 @@ def _check_bounds(spec: JobCreate, settings: Settings) -> None:
                 figure=value,
                 limit=limit,
             )
-
-
-def _fits(array_shape: tuple[int, ...], tensor: TensorInfo) -> bool:
-    """Whether arrays of ``array_shape`` (batch first) can feed ``tensor``.
-
-    Keras itself adds or drops a trailing axis of size 1, so (n,) feeds (None, 1) and
-    (n, 1) feeds (None,).
-    """
-    expected = tensor.shape[1:]
-    received = array_shape[1:]
-    if len(received) == len(expected) + 1 and received[-1:] == (1,):
-        received = received[:-1]
-    elif len(received) + 1 == len(expected) and expected[-1:] == (1,):
-        expected = expected[:-1]
-    return len(received) == len(expected) and all(
-        e is None or e == r for e, r in zip(expected, received, strict=True)
-    )
 
 
 def _squeeze(shape: tuple[int | None, ...]) -> tuple[int | None, ...]:
@@ -124,15 +109,7 @@ def _check_split(
     lengths: dict[str, int] = {}
     for tensor, leaf in zip(sig.inputs, x_leaves, strict=True):
         shape = leaf_shape(leaf, f"{where}.x", shapes)
-        if not _fits(shape, tensor):
-            raise DatasetMismatch(
-                f"`{where}.x` for input {tensor.name!r} has shape {list(shape)}, but the model "
-                f"expects (batch, {', '.join(str(d) for d in tensor.shape[1:])}). Reshape the "
-                "array or change the model's input shape.",
-                input=tensor.name,
-                received=list(shape),
-                expected=list(tensor.shape),
-            )
+        tensor.require(shape, f"{where}.x", "Reshape the array or change the model's input shape.")
         lengths[f"x[{tensor.name}]"] = shape[0]
     if split.y is None:
         if role != "train" or spec.fit.epochs > 0:
@@ -218,15 +195,25 @@ def check_job(spec: JobCreate, datasets: Mapping[str, Shapes], settings: Setting
         counts[role] = _check_split(role, split, sig, spec, shapes)
     train = counts.get("train")
     if train is not None and spec.fit.validation_split and spec.data.validation is None:
-        held_out = int(train * spec.fit.validation_split)
-        if held_out < 1 or held_out >= train:
+        kept = validation_cut(train, spec.fit.validation_split)
+        if kept in (0, train):
             raise DatasetMismatch(
-                f"`fit.validation_split`={spec.fit.validation_split} of {train} samples leaves "
-                f"{held_out} for validation and {train - held_out} for training; both need at "
-                "least one sample."
+                f"`fit.validation_split`={spec.fit.validation_split} of {train} samples keeps "
+                f"{kept} for training and {train - kept} for validation (Keras keeps "
+                "floor(samples * (1 - validation_split))); both need at least one sample. Give "
+                "more samples, another validation_split, or a `data.validation` split.",
+                received=spec.fit.validation_split,
             )
+    train_split = spec.data.train
+    if spec.fit.class_weight and train_split is not None and train_split.sample_weight is not None:
+        raise DatasetMismatch(
+            "`fit.class_weight` and `data.train.sample_weight` cannot be used together (a Keras "
+            "rule: class weights become sample weights). Fold the class weights into "
+            "`sample_weight`, or drop one of them."
+        )
     if spec.fit.epochs > 0:
-        check_training_memory(model, spec.fit.batch_size or 32, settings)
+        tables = total_sized_values([spec.model, spec.compile.model_dump(mode="json")])
+        check_training_memory(model, spec.fit.batch_size or 32, settings, tables)
     return CheckedJob(signature=sig, parameters=int(model.count_params()), train_samples=train)
 
 

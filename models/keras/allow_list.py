@@ -13,6 +13,7 @@ from collections.abc import Collection, Iterator
 from typing import Any
 
 from models.errors import ForbiddenModel, InvalidModel, LimitExceeded
+from models.keras.config_sizes import check_sized
 from models.settings import Settings
 
 # Layers that run user code, load outside files or wrap other frameworks' modules.
@@ -140,7 +141,8 @@ def check_model_json(
             Keras 2 dialect names and ``models.keras.dialects.convert`` replaces).
 
     Raises:
-        LimitExceeded: the JSON is over a size, depth or layer-count limit.
+        LimitExceeded: the JSON is over a size, depth or layer-count limit, or an object's
+            config sizes a table over ``settings.max_config_values`` (``config_sizes``).
         ForbiddenModel: a class, module or argument that could run code or read files.
         InvalidModel: the JSON is not a Keras model.
     """
@@ -214,6 +216,7 @@ def check_model_json(
                 path=where,
                 layer_class=class_name,
             )
+        check_sized(class_name, node.get("config"), label, where, settings)
         if class_name in layers_allowed:
             layer_count += 1
             config = node.get("config")

@@ -31,22 +31,29 @@ def _output_values(layer: Any) -> int:
     return total
 
 
-def training_bytes(model: Any, batch_size: int) -> int:
-    """Estimated bytes to train ``model`` (built, weights not needed) at ``batch_size``."""
+def training_bytes(model: Any, batch_size: int, table_values: int = 0) -> int:
+    """Estimated bytes to train ``model`` (built, weights not needed) at ``batch_size``.
+
+    ``table_values`` counts what metrics and lookup layers allocate by their configs
+    (``models.keras.config_sizes.total_sized_values``), which are not parameters.
+    """
     parameters = int(model.count_params())
     activations = sum(_output_values(layer) for layer in model.layers)
     return BYTES_PER_VALUE * (
-        PARAMETER_COPIES * parameters + ACTIVATION_COPIES * batch_size * activations
+        PARAMETER_COPIES * parameters + ACTIVATION_COPIES * batch_size * activations + table_values
     )
 
 
-def check_training_memory(model: Any, batch_size: int, settings: Settings) -> int:
+def check_training_memory(
+    model: Any, batch_size: int, settings: Settings, table_values: int = 0
+) -> int:
     """The estimate, or LimitExceeded when it is over ``settings.max_training_bytes``."""
-    estimate = training_bytes(model, batch_size)
+    estimate = training_bytes(model, batch_size, table_values)
     if estimate > settings.max_training_bytes:
         raise LimitExceeded(
             f"Training this model at batch_size={batch_size} needs about "
-            f"{estimate / 2**30:.1f} GiB (weights, gradients, optimizer state and activations), "
+            f"{estimate / 2**30:.1f} GiB (weights, gradients, optimizer state, activations and "
+            "metric/lookup tables), "
             f"over this server's limit of {settings.max_training_bytes / 2**30:.1f} GiB "
             "(REMOTEFIT_MAX_TRAINING_BYTES). Use a smaller batch_size or model.",
             figure=estimate,

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from models.errors import InvalidModel, LimitExceeded
+from models.errors import DatasetMismatch, InvalidModel, LimitExceeded
 from models.keras.allow_list import check_model_json
 from models.keras.dialects.convert import LEGACY_CLASSES, LEGACY_MODULES, normalize
 from models.settings import Settings
@@ -41,6 +41,34 @@ class TensorInfo:
 
     def as_dict(self) -> dict[str, Any]:
         return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype}
+
+    def accepts(self, array_shape: tuple[int, ...]) -> bool:
+        """Whether arrays of ``array_shape`` (batch first) can feed this input.
+
+        Keras itself adds or drops a trailing axis of size 1, so (n,) feeds (None, 1) and
+        (n, 1) feeds (None,).
+        """
+        expected = self.shape[1:]
+        received = array_shape[1:]
+        if len(received) == len(expected) + 1 and received[-1:] == (1,):
+            received = received[:-1]
+        elif len(received) + 1 == len(expected) and expected[-1:] == (1,):
+            expected = expected[:-1]
+        return len(array_shape) > 0 and (
+            len(received) == len(expected)
+            and all(e is None or e == r for e, r in zip(expected, received, strict=True))
+        )
+
+    def require(self, array_shape: tuple[int, ...], where: str, fix: str) -> None:
+        """Raise DatasetMismatch, naming ``where`` and suggesting ``fix``, unless accepted."""
+        if not self.accepts(array_shape):
+            raise DatasetMismatch(
+                f"`{where}` for input {self.name!r} has shape {list(array_shape)}, but the model "
+                f"expects (batch, {', '.join(str(d) for d in self.shape[1:])}). {fix}",
+                input=self.name,
+                received=list(array_shape),
+                expected=list(self.shape),
+            )
 
 
 @dataclass(frozen=True)
@@ -143,6 +171,34 @@ def check_params(model: keras.Model, settings: Settings) -> int:
     return count
 
 
+def _check_initializers(model: keras.Model) -> None:
+    """Run each weight's initializer on a tiny weight of the same rank.
+
+    Building without allocating never calls them, and some fail only on the real weight
+    ("identity" on a Conv2D kernel of rank 4): the job would be queued and fail on a worker.
+    Sizes are capped at 2, so a huge weight costs nothing here; only the rank is what fails.
+
+    Raises:
+        InvalidModel: naming the weight, its shape and the initializer.
+    """
+    for variable in model.weights:
+        initializer = getattr(variable, "_initializer", None)
+        if initializer is None or not callable(initializer):
+            continue
+        small = tuple(min(int(size), 2) for size in variable.shape)
+        try:
+            initializer(small, dtype=variable.dtype)
+        except Exception as error:
+            name = type(initializer).__name__
+            raise InvalidModel(
+                f"Weight {variable.path!r} of shape {list(variable.shape)} cannot be initialized "
+                f"by its initializer {name}: {_short(error)} Choose an initializer that suits "
+                f"a weight of rank {len(variable.shape)}, e.g. glorot_uniform.",
+                weight=variable.path,
+                initializer=name,
+            ) from None
+
+
 def model_key(model_json: dict[str, Any]) -> str:
     """A hash of the model JSON's canonical form: equal for equal models, whatever key order."""
     canonical = json.dumps(model_json, sort_keys=True, separators=(",", ":"))
@@ -150,7 +206,7 @@ def model_key(model_json: dict[str, Any]) -> str:
 
 
 DESCRIBED_CACHE_SIZE = 64
-_described: OrderedDict[tuple[str, int, int], keras.Model] = OrderedDict()
+_described: OrderedDict[tuple[str, int, int, int], keras.Model] = OrderedDict()
 
 
 def describe(model_json: dict[str, Any], settings: Settings, key: str | None = None) -> keras.Model:
@@ -163,7 +219,12 @@ def describe(model_json: dict[str, Any], settings: Settings, key: str | None = N
     Raises:
         ForbiddenModel, LimitExceeded, InvalidModel: the JSON is unsafe, too big or broken.
     """
-    cache_key = (key or model_key(model_json), settings.max_params, settings.max_layers)
+    cache_key = (
+        key or model_key(model_json),
+        settings.max_params,
+        settings.max_layers,
+        settings.max_config_values,
+    )
     with _BUILD_LOCK:
         if cache_key in _described:
             _described.move_to_end(cache_key)
@@ -172,6 +233,7 @@ def describe(model_json: dict[str, Any], settings: Settings, key: str | None = N
     with _BUILD_LOCK, _no_allocation():
         model = _from_json(keras3_json)
         check_params(model, settings)
+        _check_initializers(model)
         _described[cache_key] = model
         while len(_described) > DESCRIBED_CACHE_SIZE:
             _described.popitem(last=False)

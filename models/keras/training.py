@@ -6,6 +6,7 @@ supplies, which is how the worker records each epoch and learns that a job was c
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
@@ -150,6 +151,15 @@ def load_split(
     )
 
 
+def validation_cut(samples: int, validation_split: float) -> int:
+    """How many of ``samples`` Keras trains on with ``validation_split``: the rest validate.
+
+    Keras' own rule (``train_validation_split``), which the streamed path and the API's check
+    must share: 2 samples at 0.6 keep 0 for training, where ``int(2 * 0.6)`` held out 1.
+    """
+    return math.floor(samples * (1.0 - validation_split))
+
+
 def _class_weight(spec: JobCreate) -> dict[int, float] | None:
     if not spec.fit.class_weight:
         return None
@@ -215,9 +225,11 @@ def train_and_evaluate(
                 "shuffle": spec.fit.shuffle,
                 "validation_split": spec.fit.validation_split if validation is None else 0.0,
             }
-            held_out = 0 if validation is not None else int(train.rows * spec.fit.validation_split)
+            cut = train.rows
+            if validation is None and spec.fit.validation_split:
+                cut = validation_cut(train.rows, spec.fit.validation_split)
+            held_out = train.rows - cut
             if streamed["train"]:
-                cut = train.rows - held_out
                 data = {"x": train.batches(range(cut), batch_size, spec.fit.shuffle)}
                 if held_out:
                     validation_data = train.batches(range(cut, train.rows), batch_size, False)
@@ -238,7 +250,10 @@ def train_and_evaluate(
             outcome.history = {k: [float(v) for v in vs] for k, vs in history.history.items()}
             outcome.stopped = callback.stopped
         test = splits.get("test")
-        if test is not None and not outcome.stopped and not reporter.stop_reason():
+        # A cancel asked after the last epoch is too late to stop anything: the model is
+        # trained, so it is evaluated as the job asks.
+        late = reporter.stop_reason() in (None, "cancelled")
+        if test is not None and not outcome.stopped and late:
             evaluate_size = spec.evaluate.batch_size or batch_size
             if streamed["test"]:
                 inputs: dict[str, Any] = {"x": test.batches(range(test.rows), evaluate_size, False)}

@@ -8,7 +8,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from models.errors import LimitExceeded
+from models.errors import InvalidRequest, LimitExceeded
 
 
 def keras2_model(model_json: dict[str, Any]) -> bool:
@@ -24,6 +24,7 @@ def weights_json(path: str | Path, max_values: int) -> dict[str, Any]:
 
     Raises:
         LimitExceeded: more values than ``max_values``; download the HDF5 file instead.
+        InvalidRequest: a weight is NaN or infinite, which JSON cannot carry.
     """
     names: list[str] = []
     arrays: list[np.ndarray] = []
@@ -44,8 +45,18 @@ def weights_json(path: str | Path, max_values: int) -> dict[str, Any]:
                 figure=total,
                 limit=max_values,
             )
-        return {
-            "names": names,
-            "shapes": [list(a.shape) for a in arrays],
-            "weights": [np.asarray(a).tolist() for a in arrays],
-        }
+        values = [np.asarray(a) for a in arrays]
+    for name, value in zip(names, values, strict=True):
+        if value.dtype.kind in "fc" and not np.isfinite(value).all():
+            raise InvalidRequest(
+                f"Weight {name!r} holds NaN or infinite values (the training diverged), which "
+                "JSON cannot carry. Download the HDF5 weights instead (`?format=keras3` or "
+                "`keras2`), or train again with a lower learning rate. Received: format=json.",
+                field="format",
+                weight=name,
+            )
+    return {
+        "names": names,
+        "shapes": [list(v.shape) for v in values],
+        "weights": [v.tolist() for v in values],
+    }

@@ -7,7 +7,7 @@ import random
 import pytest
 
 from api.upload import _Parts
-from models.errors import InvalidRequest
+from models.errors import InvalidRequest, MalformedBody
 
 BOUNDARY = b"remotefit-boundary-0123456789"
 
@@ -78,3 +78,24 @@ def test_endless_part_headers_are_refused() -> None:
     with pytest.raises(InvalidRequest, match="headers are too long"):
         for _ in range(100):
             parts.feed(b"X-Filler: " + b"a" * 1000 + b"\r\n")
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_bytes_after_the_closing_delimiter_are_refused(seed: int) -> None:
+    rng = random.Random(seed)
+    body = _body(rng.randbytes(5000), after=rng.choice([b"x", b"\r\n--", b"junk" * 1000]))
+    cuts = [rng.randrange(len(body)) for _ in range(rng.randrange(1, 20))]
+    with pytest.raises(MalformedBody, match="after its closing boundary"):
+        _, parts = _parse(body, cuts)
+        parts.finish()
+
+
+def test_a_body_cut_anywhere_before_its_end_is_refused() -> None:
+    body = _body(b"3,45678\n" * 100)
+    for end in [*range(0, len(body) - 2, 37), len(body) - 3]:
+        _, parts = _parse(body[:end], [end // 2])
+        with pytest.raises(MalformedBody, match="ended before its closing boundary"):
+            parts.finish()
+    for complete in (body, body[:-2]):  # with and without the final CRLF
+        _, parts = _parse(complete, [len(complete) // 3])
+        parts.finish()

@@ -105,6 +105,13 @@ def read_events(
     return stream
 
 
+def durable(events: list[Event]) -> list[Event]:
+    """What the server keeps of a stream: every event but the progress ones, of which only the
+    latest is kept (a late reader needs where the job stands, not each heartbeat of its life)."""
+    progress = [event for event in events if event.event == "progress"]
+    return [e for e in events if e.event != "progress" or (progress and e is progress[-1])]
+
+
 def epochs_seen(count: int) -> Callable[[Stream], bool]:
     return lambda stream: len(stream.of("epoch")) >= count
 
@@ -240,7 +247,8 @@ def test_batch_progress_is_throttled(live_run: LiveRun) -> None:
 def test_late_subscriber_gets_the_whole_sequence(client: httpx.Client, live_run: LiveRun) -> None:
     late = read_events(client, live_run.job["id"], timeout=30)
     assert late.ended
-    assert late.events == live_run.stream.events
+    assert late.events == durable(live_run.stream.events)
+    assert len(late.of("progress")) == 1
 
 
 def test_after_query_resumes_after_that_event(client: httpx.Client, live_run: LiveRun) -> None:
@@ -248,7 +256,7 @@ def test_after_query_resumes_after_that_event(client: httpx.Client, live_run: Li
     for index in (0, 1, len(events) // 2, len(events) - 2, len(events) - 1):
         rest = read_events(client, live_run.job["id"], after=events[index].id, timeout=30)
         assert rest.ended
-        assert rest.events == events[index + 1 :]
+        assert rest.events == [e for e in durable(events) if e.id > events[index].id]
 
 
 def test_reconnect_with_last_event_id_has_no_gap_and_no_repeat(
@@ -267,8 +275,8 @@ def test_reconnect_with_last_event_id_has_no_gap_and_no_repeat(
     assert wait_for_job(client, job_id, timeout=10)["status"] == "succeeded"
     full = read_events(client, job_id, timeout=30)
     union = first.events + second.events + third.events
-    assert [e.id for e in union] == full.ids
-    assert union == full.events
+    assert [e.id for e in union] == sorted({e.id for e in union}), "no repeat"
+    assert durable(union) == full.events, "no gap"
     assert [e.data["epoch"] for e in full.of("epoch")] == [1, 2, 3]
 
 
@@ -296,7 +304,9 @@ def test_many_subscribers_see_the_same_sequence(client: httpx.Client, big_npz: P
     first = streams[0]
     assert isinstance(first, Stream)
     assert first.events[-1].data["status"] == "succeeded"
-    assert all(isinstance(s, Stream) and s.events == first.events for s in streams)
+    # Each saw every event; of the progress events, those while it was reading.
+    expected = durable(first.events)
+    assert all(isinstance(s, Stream) and durable(s.events) == expected for s in streams)
 
 
 def test_unknown_job_is_a_404_not_a_stream(client: httpx.Client) -> None:
@@ -352,7 +362,8 @@ def test_deleting_the_job_ends_its_stream(client: httpx.Client, big_npz: Path) -
     assert done, "the stream of a deleted job must end"
     stream = done[0]
     assert stream.ended
-    assert stream.events[: len(seen.events)] == seen.events
+    kept = [e for e in seen.events if e.event != "progress"]
+    assert [e for e in stream.events if e.event != "progress"][: len(kept)] == kept
     last = stream.events[-1]
     assert (last.id, last.event, last.data) == (None, "deleted", {"status": "deleted"})
     assert client.get(f"/v1/jobs/{job_id}/events").status_code == 404

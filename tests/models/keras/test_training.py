@@ -129,6 +129,58 @@ def test_streamed_and_in_memory_see_the_same_data(h5_dataset: Path) -> None:
     assert abs(streamed.history["loss"][0] - in_memory.history["loss"][0]) < 1e-4
 
 
+@pytest.mark.parametrize("samples", [1, 2, 3, 7, 10, 101])
+@pytest.mark.parametrize("split", [0.05, 0.2, 0.5, 0.6, 0.9, 0.95])
+def test_validation_cut_is_keras_own(samples: int, split: float) -> None:
+    from keras.src.trainers.data_adapters.array_slicing import train_validation_split
+
+    from models.keras.training import validation_cut
+
+    cut = validation_cut(samples, split)
+    if cut in (0, samples):
+        with pytest.raises(ValueError, match="not sufficient"):
+            train_validation_split(np.zeros((samples, 1)), split)
+    else:
+        train, _ = train_validation_split(np.zeros((samples, 1)), split)
+        assert len(train) == cut
+
+
+class CancelledAfterTraining(Recorder):
+    """A cancel that arrives once the last epoch has ended: while the model is evaluated."""
+
+    def __init__(self, epochs: int) -> None:
+        super().__init__()
+        self.last = epochs
+
+    def stop_reason(self) -> str | None:
+        return "cancelled" if len(self.epochs) >= self.last else None
+
+
+def test_a_cancel_after_the_last_epoch_stops_nothing(tmp_path: Path) -> None:
+    import keras
+
+    settings = Settings(data_dir=tmp_path)
+    model_json = json.loads(
+        keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, name="out")]).to_json()
+    )
+    rows = [[float(i), 1.0] for i in range(8)]
+    spec = JobCreate.model_validate(
+        {
+            "model": model_json,
+            "compile": {"loss": "mse"},
+            "data": {"train": {"x": rows, "y": [[1.0]] * 8}, "test": {"x": rows, "y": [[1.0]] * 8}},
+            "fit": {"epochs": 2, "batch_size": 4},
+        }
+    )
+    model = build(spec.model, settings)
+    compile_model(model, spec.compile, settings)
+    reporter = CancelledAfterTraining(epochs=2)
+    outcome = train_and_evaluate(model, spec, lambda _: None, reporter)
+    assert len(reporter.epochs) == 2
+    assert not outcome.stopped
+    assert outcome.evaluation is not None and "loss" in outcome.evaluation
+
+
 @pytest.mark.parametrize("stream_bytes", [1 << 30, 0], ids=["in-memory", "streamed"])
 def test_steps_per_execution_changes_calls_not_training(
     h5_dataset: Path, stream_bytes: int
