@@ -9,8 +9,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 
 from api import errors, malloc
-from api.auth import require_token
+from api.auth import SameOrigin, require_token
 from api.limits import BodyLimit
+from api.pages import site
 from api.routes import artifacts, datasets, events, health, jobs, models
 from api.sweeping import Sweeper
 from models.data.store import LocalStore
@@ -64,6 +65,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         openapi_tags=OPENAPI_TAGS,
         lifespan=lifespan,
+        docs_url=None,  # served by api.pages from vendored assets, never a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.store = LocalStore(settings.store_root)
@@ -81,8 +84,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     for module in (jobs, events, artifacts, datasets, models):
         app.include_router(module.router)
     app.include_router(health.router)
+    site.install(app)
     if settings.token:
         require_token(app, settings.token)
+    app.add_middleware(SameOrigin)
     _warm_up(settings)
     return app
 

@@ -1,0 +1,52 @@
+"""Logging in with the server's token, once per browser, and logging out."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import RedirectResponse, Response
+
+from api.auth import COOKIE, resolve_token
+from api.pages.rendering import page
+
+router = APIRouter(include_in_schema=False)
+
+
+def _local(path: str) -> str:
+    """Only a path of this server: a login link must not send anyone elsewhere."""
+    return path if path.startswith("/") and not path.startswith(("//", "/\\")) else "/"
+
+
+@router.get("/login", response_model=None)
+def login_page(request: Request, next: str = "/") -> Response:
+    if not request.app.state.settings.token:
+        return RedirectResponse(_local(next), status_code=303)
+    return page(request, "login.html", next=_local(next), error="")
+
+
+@router.post("/login", response_model=None)
+def login(
+    request: Request, token: Annotated[str, Form()] = "", next: Annotated[str, Form()] = "/"
+) -> Response:
+    expected = request.app.state.settings.token
+    if expected and not resolve_token(expected, token.strip()):
+        message = "That token does not open this server. Ask whoever runs it for REMOTEFIT_TOKEN."
+        return page(request, "login.html", 401, next=_local(next), error=message)
+    response = RedirectResponse(_local(next), status_code=303)
+    response.set_cookie(
+        COOKIE,
+        token.strip(),
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        path="/",
+    )
+    return response
+
+
+@router.post("/logout")
+def logout() -> RedirectResponse:
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
+    return response
