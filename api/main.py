@@ -83,6 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Routes are matched in order: the most polled first. The docs list tags by OPENAPI_TAGS.
     for module in (jobs, events, artifacts, datasets, models):
         app.include_router(module.router)
+    app.include_router(events.every_job)
     app.include_router(health.router)
     site.install(app)
     if settings.token:

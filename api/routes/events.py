@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
-from sqlalchemy import Row, select
+from sqlalchemy import Row, func, select
 
 from api.deps import SettingsDep
 from models.db import get_read_engine, read_errors, session_scope
@@ -22,6 +22,8 @@ from models.settings import Settings
 from models.tables import FINAL, Job, JobEvent
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+every_job = APIRouter(prefix="/v1/events", tags=["jobs"])
+BATCH = 500
 
 
 def _read(settings: Settings, job_id: str, after: int) -> tuple[str | None, list[Row[Any]]]:
@@ -103,6 +105,60 @@ async def job_events(
     start = int(last_event_id) if last_event_id and last_event_id.isdigit() else after or 0
     return StreamingResponse(
         _stream(request, settings, job_id, start),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+def _read_all(settings: Settings, after: int | None) -> tuple[int, list[Row[Any]]]:
+    """Every job's events after ``after`` (from now on when None), oldest first, at most BATCH."""
+    with read_errors(), get_read_engine(settings.database_url).connect() as connection:
+        if after is None:
+            return int(connection.scalar(select(func.max(JobEvent.id))) or 0), []
+        rows = connection.execute(
+            select(JobEvent.id, JobEvent.job_id, JobEvent.type, JobEvent.data)
+            .where(JobEvent.id > after)
+            .order_by(JobEvent.id)
+            .limit(BATCH)
+        ).all()
+    return (rows[-1].id if rows else after), list(rows)
+
+
+async def _stream_all(
+    request: Request, settings: Settings, after: int | None
+) -> AsyncIterator[str]:
+    yield "retry: 2000\n\n"
+    last_write = time.monotonic()
+    while not await request.is_disconnected():
+        after, rows = await run_in_threadpool(_read_all, settings, after)
+        for row in rows:
+            yield _frame(row.id, row.type, {"job": row.job_id, **row.data})
+            last_write = time.monotonic()
+        if time.monotonic() - last_write >= settings.events_heartbeat_seconds:
+            yield ": keep-alive\n\n"
+            last_write = time.monotonic()
+        if len(rows) < BATCH:
+            await asyncio.sleep(settings.events_poll_seconds)
+
+
+@every_job.get(
+    "",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def all_job_events(
+    request: Request,
+    settings: SettingsDep,
+    last_event_id: Annotated[str | None, Header()] = None,
+    after: Annotated[int | None, Query(ge=0, description="Resume after this event id.")] = None,
+) -> StreamingResponse:
+    """Every job's events from now on, each with its `job` id: one stream for a whole list.
+
+    It never ends by itself. Reconnecting with `Last-Event-ID` or `?after=` resumes after it.
+    """
+    start = int(last_event_id) if last_event_id and last_event_id.isdigit() else after
+    return StreamingResponse(
+        _stream_all(request, settings, start),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -199,3 +200,24 @@ def test_datasets_are_listed_and_deleted_after_confirmation(
         deleted = http.post(f"/datasets/{dataset['id']}/delete", data={"confirmed": "yes"})
         assert deleted.status_code == 303
         assert http.get(f"/v1/datasets/{dataset['id']}").status_code == 404
+
+
+def test_one_stream_carries_every_jobs_events(embedded_service: Service) -> None:
+    with embedded_service.client() as http:
+        with http.stream("GET", "/v1/events", timeout=60) as stream:
+            job = http.post("/v1/jobs", json=inline_job("streamed")).json()
+            seen: list[tuple[str, dict[str, Any]]] = []
+            kind = ""
+            for line in stream.iter_lines():
+                if line.startswith("event: "):
+                    kind = line.removeprefix("event: ")
+                elif line.startswith("data: "):
+                    data = json.loads(line.removeprefix("data: "))
+                    if data.get("job") == job["id"]:
+                        seen.append((kind, data))
+                    if kind == "status" and data.get("status") in ("succeeded", "failed"):
+                        break
+        kinds = [k for k, _ in seen]
+        assert kinds[0] == "status" and seen[0][1]["status"] == "queued"
+        assert "epoch" in kinds
+        assert seen[-1][1]["status"] == "succeeded"

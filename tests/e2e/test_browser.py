@@ -206,3 +206,22 @@ def test_cancel_with_the_keyboard_alone(
     assert "last whole epoch were kept" in kept.inner_text()
     with httpx.Client(base_url=embedded_service.url) as http:
         assert http.get(f"/v1/jobs/{job_id}").json()["status"] == "cancelled"
+
+
+def test_the_list_updates_live_over_one_stream(
+    visit: Visit, embedded_service: Service, seed_npz: Path
+) -> None:
+    job_id = _submit(embedded_service, seed_npz, epochs=6, batch_size=8)
+    streams: list[str] = []
+    visit.page.on("request", lambda r: streams.append(r.url) if "/events" in r.url else None)
+    page = visit.open("/?name=seed-example")
+    row = page.locator(f'tr[data-job="{job_id}"]')
+    row.locator('[data-cell="state"]', has_text="succeeded").wait_for()
+    assert page.evaluate("performance.getEntriesByType('navigation').length") == 1
+    assert row.locator('[data-cell="progress"]').inner_text() == "epoch 6/6 (100%)"
+    assert row.locator('[data-cell="loss"]').inner_text() != "\N{EN DASH}"
+    assert row.locator("button", has_text="Cancel").count() == 0
+    with embedded_service.client() as http:
+        http.post("/v1/jobs", json=inline_job("arrived-later"))
+    page.get_by_role("link", name=re.compile("1 new job since this page loaded")).wait_for()
+    assert {url.split("?")[0] for url in streams} == {f"{embedded_service.url}/v1/events"}
