@@ -19,6 +19,7 @@ from api.routes import jobs
 from models.data import catalog
 from models.errors import ServiceError
 from models.jobs.validation import check_job, referenced_datasets
+from models.keras.inspection import inspect_model
 from models.spec import JobCreate
 
 router = APIRouter(include_in_schema=False)
@@ -91,7 +92,10 @@ async def submit(
         spec = JobCreate.model_validate(_spec(values))
         if action == "check":
             check_job(spec, catalog.shapes(session, referenced_datasets(spec)), settings)
-            return _form(request, session, values, errors={}, checked="The job is valid.")
+            summary = inspect_model(spec.model, settings)["summary"]
+            return _form(
+                request, session, values, errors={}, checked="The job is valid.", summary=summary
+            )
         job = jobs.submit_job(spec, request, session, settings)
     except ValidationError as error:
         for problem in error.errors():

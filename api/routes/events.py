@@ -110,11 +110,14 @@ async def job_events(
     )
 
 
-def _read_all(settings: Settings, after: int | None) -> tuple[int, list[Row[Any]]]:
-    """Every job's events after ``after`` (from now on when None), oldest first, at most BATCH."""
+def _last_event_id(settings: Settings) -> int:
     with read_errors(), get_read_engine(settings.database_url).connect() as connection:
-        if after is None:
-            return int(connection.scalar(select(func.max(JobEvent.id))) or 0), []
+        return int(connection.scalar(select(func.max(JobEvent.id))) or 0)
+
+
+def _read_all(settings: Settings, after: int) -> tuple[int, list[Row[Any]]]:
+    """Every job's events after ``after``, oldest first, at most BATCH."""
+    with read_errors(), get_read_engine(settings.database_url).connect() as connection:
         rows = connection.execute(
             select(JobEvent.id, JobEvent.job_id, JobEvent.type, JobEvent.data)
             .where(JobEvent.id > after)
@@ -124,9 +127,7 @@ def _read_all(settings: Settings, after: int | None) -> tuple[int, list[Row[Any]
     return (rows[-1].id if rows else after), list(rows)
 
 
-async def _stream_all(
-    request: Request, settings: Settings, after: int | None
-) -> AsyncIterator[str]:
+async def _stream_all(request: Request, settings: Settings, after: int) -> AsyncIterator[str]:
     yield "retry: 2000\n\n"
     last_write = time.monotonic()
     while not await request.is_disconnected():
@@ -157,6 +158,8 @@ async def all_job_events(
     It never ends by itself. Reconnecting with `Last-Event-ID` or `?after=` resumes after it.
     """
     start = int(last_event_id) if last_event_id and last_event_id.isdigit() else after
+    if start is None:  # from now on: what is committed after this request was received
+        start = await run_in_threadpool(_last_event_id, settings)
     return StreamingResponse(
         _stream_all(request, settings, start),
         media_type="text/event-stream",

@@ -225,3 +225,26 @@ def test_the_list_updates_live_over_one_stream(
         http.post("/v1/jobs", json=inline_job("arrived-later"))
     page.get_by_role("link", name=re.compile("1 new job since this page loaded")).wait_for()
     assert {url.split("?")[0] for url in streams} == {f"{embedded_service.url}/v1/events"}
+
+
+def test_upload_from_the_datasets_page(visit: Visit, seed_npz: Path) -> None:
+    page = visit.open("/datasets")
+    before = page.locator("#datasets tbody tr").count()
+    page.get_by_label("A .npz, .npy, .h5 or .csv file").set_input_files(str(seed_npz))
+    page.get_by_role("button", name="Upload").click()
+    page.wait_for_function(f"document.querySelectorAll('#datasets tbody tr').length > {before}")
+    assert page.locator("#datasets tbody", has_text="x_train").count() == 1
+
+
+def test_compared_jobs_are_overlaid(visit: Visit, embedded_service: Service) -> None:
+    with embedded_service.client() as http:
+        ids = [http.post("/v1/jobs", json=inline_job(f"cmp-{i}", 2)).json()["id"] for i in "ab"]
+        for job_id in ids:
+            wait_for_job(http, job_id)
+    page = visit.open(f"/jobs/{ids[0]}?compare={ids[1]}")
+    page.wait_for_function(
+        "remotefitChart.charts.get('loss')?.series.length === 2", timeout=TIMEOUT_MS
+    )
+    labels = page.evaluate("remotefitChart.charts.get('loss').plot.series.map(s => s.label)")
+    assert labels[1:] == ["loss", f"{ids[1]} loss"]
+    assert f"compare={ids[1]}" in page.url
