@@ -13,7 +13,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from api.deps import SessionDep
 from api.pages import job_table
-from api.pages.rendering import page
+from api.pages.rendering import local_path, page
 from api.schemas import JobRead
 from models.errors import Conflict
 from models.jobs import records
@@ -83,7 +83,7 @@ def cancel(
     back: Annotated[str, Form()] = "",
 ) -> Response:
     """Without ``confirmed`` (no JavaScript to ask), a page asks first."""
-    back = back if back.startswith("/") and not back.startswith("//") else f"/jobs/{job_id}"
+    back = local_path(back, f"/jobs/{job_id}")
     job = records.get(session, job_id)
     if confirmed != "yes":
         return page(request, "confirm.html", job=job, back=back)

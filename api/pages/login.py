@@ -8,21 +8,16 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
 
 from api.auth import COOKIE, resolve_token
-from api.pages.rendering import page
+from api.pages.rendering import local_path, page
 
 router = APIRouter(include_in_schema=False)
-
-
-def _local(path: str) -> str:
-    """Only a path of this server: a login link must not send anyone elsewhere."""
-    return path if path.startswith("/") and not path.startswith(("//", "/\\")) else "/"
 
 
 @router.get("/login", response_model=None)
 def login_page(request: Request, next: str = "/") -> Response:
     if not request.app.state.settings.token:
-        return RedirectResponse(_local(next), status_code=303)
-    return page(request, "login.html", next=_local(next), error="")
+        return RedirectResponse(local_path(next), status_code=303)
+    return page(request, "login.html", next=local_path(next), error="")
 
 
 @router.post("/login", response_model=None)
@@ -32,8 +27,8 @@ def login(
     expected = request.app.state.settings.token
     if expected and not resolve_token(expected, token.strip()):
         message = "That token does not open this server. Ask whoever runs it for REMOTEFIT_TOKEN."
-        return page(request, "login.html", 401, next=_local(next), error=message)
-    response = RedirectResponse(_local(next), status_code=303)
+        return page(request, "login.html", 401, next=local_path(next), error=message)
+    response = RedirectResponse(local_path(next), status_code=303)
     response.set_cookie(
         COOKIE,
         token.strip(),

@@ -60,6 +60,11 @@ def size(count: int) -> str:
 templates.env.filters.update(duration=duration, metric=metric, when=when, size=size)
 
 
+def local_path(path: str, default: str = "/") -> str:
+    """Only a path of this server: a link's ``next`` or ``back`` must not send anyone elsewhere."""
+    return path if path.startswith("/") and not path.startswith(("//", "/\\")) else default
+
+
 def page(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     """Render template ``name`` with ``context`` and what every page needs."""
     context.setdefault("token_required", bool(request.app.state.settings.token))
