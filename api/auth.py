@@ -1,11 +1,17 @@
-"""Who is calling: every /v1 request is authenticated before routing.
+"""Who is calling: every /v1 request and every dashboard page is authenticated before routing.
 
 An ASGI middleware rather than a route dependency: it runs before the body is read, and a
 dependency's resolution was a fifth of the CPU of a status poll. It accepts a user's token
 (``rf_...``, looked up on every request so that revocation, expiry and a disabled user count
 at once), the server's ``REMOTEFIT_TOKEN`` (an admin), or nothing while the service has no
 users and no token. It checks the route's scope, then the user's request rate, and leaves the
-caller in ``scope["state"]["principal"]`` for ``api.deps.CurrentUser``.
+caller in ``scope["state"]["principal"]`` for ``api.deps.CurrentUser`` and the pages.
+
+The token comes as ``Authorization: Bearer`` or, from the dashboard, in the HttpOnly,
+SameSite=Strict cookie its login sets (which /v1 accepts too: an EventSource cannot send
+headers). A request authorised by the cookie alone that changes something must come from a
+page of this server (``Origin``), and any unsafe request naming another origin is refused
+(``SameOrigin``). A page asked for without a valid token redirects to the login.
 """
 
 from __future__ import annotations
@@ -13,7 +19,9 @@ from __future__ import annotations
 import hmac
 import math
 import time
+from http.cookies import CookieError, SimpleCookie
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 from fastapi import FastAPI
 from sqlalchemy.orm import Session
@@ -31,6 +39,10 @@ from models.settings import Settings
 
 GUARDED_PREFIX = "/v1/"
 SCHEME = "bearer"
+COOKIE = "remotefit_token"
+UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
+# What a browser needs before it has logged in: the login page, its files, the docs, probes.
+OPEN_PATHS = ("/login", "/static/", "/docs", "/redoc", "/openapi.json", "/healthz", "/readyz")
 USERS_CHECK_SECONDS = 1.0
 ADMIN = Principal(None, "admin", admin=True)
 """The holder of ``REMOTEFIT_TOKEN``."""
@@ -66,7 +78,23 @@ class Authenticate:
         self.checked_at = -math.inf
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"].startswith(GUARDED_PREFIX):
+        path = scope.get("path", "")
+        if scope["type"] != "http" or path.startswith(OPEN_PATHS):
+            await self.app(scope, receive, send)
+            return
+        if not path.startswith(GUARDED_PREFIX):  # a dashboard page
+            try:
+                principal = await self.principal(scope)
+            except Forbidden as error:
+                await send_error(send, error)
+                return
+            except ServiceError:
+                await _to_login(scope, send)
+                return
+            scope.setdefault("state", {})["principal"] = principal
+            await self.app(scope, receive, send)
+            return
+        if scope["type"] == "http":
             try:
                 principal = await self.principal(scope)
                 needed = required_scope(scope["method"], scope["path"])
@@ -92,6 +120,13 @@ class Authenticate:
 
     async def principal(self, scope: Scope) -> Principal:
         given = next((v for k, v in scope["headers"] if k == b"authorization"), b"")
+        if not given and (cookie := cookie_token(scope)):
+            if scope["method"] in UNSAFE and not same_origin(scope):
+                raise Forbidden(
+                    "A request sent with the login cookie must come from a page of this server "
+                    "(its Origin header); scripts send `Authorization: Bearer <token>` instead."
+                )
+            given = b"Bearer " + cookie.encode()
         scheme, _, secret = given.partition(b" ")
         presented = scheme.lower() + b" " + secret
         if self.service_token and hmac.compare_digest(presented, self.service_token):
@@ -111,9 +146,7 @@ class Authenticate:
         return SERVICE
 
     def _lookup(self, secret: str) -> Principal | None:
-        # A bare connection of the read engine: an ORM session cost more than the query.
-        with read_errors(), get_read_engine(self.database_url).connect() as connection:
-            return tokens.authenticate(connection, self.key, secret.strip())
+        return look_up(self.database_url, self.key, secret)
 
     def _has_users(self) -> bool:
         # An open server asks at most once a USERS_CHECK_SECONDS: a status poll must not pay a
@@ -122,6 +155,79 @@ class Authenticate:
             self.users_exist = users.any_users(session)
         self.checked_at = time.monotonic()
         return self.users_exist
+
+
+def look_up(database_url: str, key: bytes, secret: str) -> Principal | None:
+    """The user a token (``rf_...``) names, if it is valid now; the one place tokens are judged."""
+    # A bare connection of the read engine: an ORM session cost more than the query.
+    with read_errors(), get_read_engine(database_url).connect() as connection:
+        return tokens.authenticate(connection, key, secret.strip())
+
+
+def resolve_token(settings: Settings, key: bytes, token: str) -> Principal | None:
+    """Who ``token`` opens this server as: the server's token, a user's, or nobody (None).
+
+    For the dashboard's login form; the middleware judges each request the same way.
+    """
+    token = token.strip()
+    if settings.token and hmac.compare_digest(token.encode(), settings.token.encode()):
+        return ADMIN
+    return look_up(settings.database_url, key, token) if token else None
+
+
+def token_required(settings: Settings) -> bool:
+    """Whether callers must present a token: the server has one, or has users."""
+    if settings.token:
+        return True
+    with read_errors(), Session(get_read_engine(settings.database_url)) as session:
+        return users.any_users(session)
+
+
+def _header(scope: Scope, name: bytes) -> str:
+    return next((v for k, v in scope["headers"] if k == name), b"").decode("latin-1")
+
+
+def cookie_token(scope: Scope) -> str:
+    """The token the dashboard's login keeps in its cookie, or ``""``."""
+    try:
+        morsel = SimpleCookie(_header(scope, b"cookie")).get(COOKIE)
+    except CookieError:
+        return ""
+    return morsel.value if morsel else ""
+
+
+def same_origin(scope: Scope) -> bool | None:
+    """True or False for a request that names its ``Origin``; None for one that does not."""
+    origin = _header(scope, b"origin")
+    if not origin:
+        return None
+    return urlsplit(origin).netloc.lower() == _header(scope, b"host").lower()
+
+
+class SameOrigin:
+    """ASGI middleware: refuse an unsafe request sent by a page of another origin."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] in UNSAFE and same_origin(scope) is False:
+            await send_error(send, Forbidden("A page of another origin may not send this request."))
+            return
+        await self.app(scope, receive, send)
+
+
+async def _to_login(scope: Scope, send: Send) -> None:
+    query = scope.get("query_string", b"").decode("latin-1")
+    back = quote(scope["path"] + (f"?{query}" if query else ""), safe="")
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 303,
+            "headers": [(b"location", f"/login?next={back}".encode()), (b"content-length", b"0")],
+        }
+    )
+    await send({"type": "http.response.body", "body": b""})
 
 
 def _refusal(why: str) -> Unauthorized:

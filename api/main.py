@@ -12,6 +12,7 @@ from fastapi import FastAPI
 from api import auth, errors, malloc
 from api.dispatching import Dispatcher
 from api.limits import BodyLimit
+from api.pages import site
 from api.rate import rate_limiter
 from api.request_guard import RequestGuard
 from api.routes import artifacts, audit, datasets, events, health, jobs, me, models, tokens
@@ -75,6 +76,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         openapi_tags=OPENAPI_TAGS,
         lifespan=lifespan,
         responses=ERROR_RESPONSES,
+        docs_url=None,  # served by api.pages from vendored assets, never a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.store = LocalStore(settings.store_root)
@@ -96,8 +99,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Routes are matched in order: the most polled first. The docs list tags by OPENAPI_TAGS.
     for module in (jobs, events, artifacts, datasets, models, me, tokens, audit):
         app.include_router(module.router)
+    app.include_router(events.every_job)
     app.include_router(health.router)
+    site.install(app)
     auth.install(app, settings, rate_limiter(settings))
+    app.add_middleware(auth.SameOrigin)
     _warm_up(settings)
     return app
 

@@ -8,6 +8,7 @@ so the figures hold on a noisy shared machine. On a GPU machine the same figures
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import signal
 import sys
@@ -17,8 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import dispatch, status, steps, training, transfer
-from bench.common import seed_arrays, upload_arrays
+from api.examples import INLINE_JOB
+from bench import dashboard, dispatch, status, steps, training, transfer
+from bench.common import seed_arrays, upload_arrays, wait_final
 from tests.services import REDIS_URL, Service, distributed, drop_postgres_database, embedded
 
 
@@ -38,10 +40,17 @@ class Sizes:
     conv_rows: int
     conv_rounds: int
     cancels: int
+    dashboard_jobs: int
+    list_requests: int
+    chart_points: int
+    chart_appends: int
+    row_epochs: int
 
 
-FULL = Sizes(9, 64_000, 6, 15, 50, 100, 100, 1024, 2048, 5.0, 5, 6_400, 3, 20)
-SMOKE = Sizes(1, 2_000, 2, 1, 3, 3, 3, 8, 8, 0.5, 1, 512, 1, 2)
+FULL = Sizes(
+    9, 64_000, 6, 15, 50, 100, 100, 1024, 2048, 5.0, 5, 6_400, 3, 20, 10_000, 50, 100_000, 100, 20
+)
+SMOKE = Sizes(1, 2_000, 2, 1, 3, 3, 3, 8, 8, 0.5, 1, 512, 1, 2, 200, 3, 1_000, 5, 3)
 
 TARGETS = {
     "overhead_s.redis": ("<=", 0.3),
@@ -60,6 +69,10 @@ TARGETS = {
     "big_data_ratio": (">=", 0.8),
     "status_rps": (">=", 0.5),
     "auth_status_ratio": (">=", 0.9),
+    "job_page_kib": ("<=", 100),
+    "chart_append_ms_p95": ("<=", 16),
+    "epoch_to_row_ms_p95": ("<=", 1000),
+    "dashboard_list_ms_p50": ("<=", 50),
 }
 
 
@@ -107,6 +120,10 @@ MEASUREMENTS = (
     "upload_ratio",
     "big_data_ratio",
     "status_rps",
+    "job_page_kib",
+    "chart_append_ms_p95",
+    "epoch_to_row_ms_p95",
+    "dashboard_list_ms_p50",
 )
 """What ``--only`` can pick: each runs as one step and may set several figures."""
 
@@ -235,6 +252,7 @@ def measure(sizes: Sizes, folder: Path, only: frozenset[str] = frozenset()) -> d
             ("status_rps", status_rate),
         ):
             _attempt(figures, name, step, only)
+        _dashboard(figures, sizes, folder, redis, only)
         client.close()
     finally:
         for service in services:
@@ -242,6 +260,55 @@ def measure(sizes: Sizes, folder: Path, only: frozenset[str] = frozenset()) -> d
         drop_postgres_database(database)
     figures["verdicts"] = verdicts(figures, only)
     return figures
+
+
+def _dashboard(
+    figures: dict[str, Any], sizes: Sizes, folder: Path, service: Service, only: frozenset[str]
+) -> None:
+    """The dashboard's figures on the PostgreSQL stack; the many listed jobs are added last."""
+    database_url = service.env["REMOTEFIT_DATABASE_URL"]
+    client = service.client()
+    with contextlib.ExitStack() as stack:
+        started: list[Any] = []  # Chromium, started by the first figure that needs it
+
+        def browser() -> Any:
+            if not started:
+                started.append(stack.enter_context(dashboard.chromium()))
+            return started[0]
+
+        def finished_job() -> str:
+            spec: dict[str, Any] = {**INLINE_JOB, "fit": {"epochs": 3, "batch_size": 2}}
+            job_id: str = client.post("/v1/jobs", json=spec).json()["id"]
+            wait_final(client, job_id)
+            return job_id
+
+        def page_kib() -> None:
+            figures["job_page_kib"] = dashboard.job_page_kib(client, finished_job())
+
+        def append() -> None:
+            figures["chart_append_ms_p95"] = dashboard.chart_append_ms_p95(
+                browser(), service.url, finished_job(), sizes.chart_points, sizes.chart_appends
+            )
+
+        def rows() -> None:
+            found = dashboard.epoch_to_row_ms_p95(
+                browser(), client, database_url, folder, sizes.row_epochs
+            )
+            figures["epoch_to_row_ms_p95"] = found["p95"]
+            figures["details"]["epoch_to_row"] = found
+
+        def listing() -> None:
+            dashboard.insert_jobs(database_url, sizes.dashboard_jobs)
+            figures["dashboard_list_ms_p50"] = dashboard.list_ms_p50(client, sizes.list_requests)
+
+        for name, step in (
+            ("job_page_kib", page_kib),
+            ("chart_append_ms_p95", append),
+            ("epoch_to_row_ms_p95", rows),
+            ("dashboard_list_ms_p50", listing),
+        ):
+            _attempt(figures, name, step, only)
+    client.close()
 
 
 def main(argv: list[str] | None = None) -> None:

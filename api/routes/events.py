@@ -14,10 +14,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
-from sqlalchemy import Row, select
+from sqlalchemy import Row, func, select
 
 from api.deps import CurrentUser, SettingsDep
 from api.schemas import MAX_EVENT_ID
+from models.access import Principal, visible
 from models.db import get_read_engine, read_errors, session_scope
 from models.errors import InvalidRequest, TooManyRequests
 from models.jobs import records
@@ -26,6 +27,8 @@ from models.settings import Settings
 from models.tables import FINAL, Job, JobEvent
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+every_job = APIRouter(prefix="/v1/events", tags=["jobs"])
+BATCH = 500
 
 
 # Events replayed per read: a late reader of a long job gets them page by page.
@@ -151,6 +154,17 @@ async def job_events(
             records.get(session, job_id, who)
 
     start = after or 0 if last_event_id is None else _event_id(last_event_id)
+    _check_stream_room(request, settings)
+    await run_in_threadpool(check)
+    return StreamingResponse(
+        _stream(request, settings, job_id, start),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+def _check_stream_room(request: Request, settings: Settings) -> None:
+    """Refuse a stream past REMOTEFIT_MAX_EVENT_STREAMS open in this process (429)."""
     streams: OpenStreams = request.app.state.event_streams
     if streams.count >= settings.max_event_streams:
         raise TooManyRequests(
@@ -160,9 +174,79 @@ async def job_events(
             "nothing.",
             limit=settings.max_event_streams,
         )
-    await run_in_threadpool(check)
+
+
+def _last_event_id(settings: Settings) -> int:
+    with read_errors(), get_read_engine(settings.database_url).connect() as connection:
+        return int(connection.scalar(select(func.max(JobEvent.id))) or 0)
+
+
+def _read_all(settings: Settings, after: int, who: Principal) -> tuple[int, list[Row[Any]]]:
+    """The events of ``who``'s jobs after ``after``, oldest first, at most BATCH."""
+    query = select(JobEvent.id, JobEvent.job_id, JobEvent.type, JobEvent.data).join(
+        Job, Job.id == JobEvent.job_id
+    )
+    with read_errors(), get_read_engine(settings.database_url).connect() as connection:
+        rows = connection.execute(
+            visible(query, Job, who).where(JobEvent.id > after).order_by(JobEvent.id).limit(BATCH)
+        ).all()
+    return (rows[-1].id if rows else after), list(rows)
+
+
+async def _stream_all(
+    request: Request, settings: Settings, after: int, who: Principal
+) -> AsyncIterator[str]:
+    streams: OpenStreams = request.app.state.event_streams
+    streams.count += 1
+    try:
+        async for frame in _frames_all(request, settings, after, who):
+            yield frame
+    finally:
+        streams.count -= 1
+
+
+async def _frames_all(
+    request: Request, settings: Settings, after: int, who: Principal
+) -> AsyncIterator[str]:
+    yield "retry: 2000\n\n"
+    last_write = time.monotonic()
+    while not await request.is_disconnected():
+        after, rows = await run_in_threadpool(_read_all, settings, after, who)
+        for row in rows:
+            yield _frame(row.id, row.type, {"job": row.job_id, **row.data})
+            last_write = time.monotonic()
+        if time.monotonic() - last_write >= settings.events_heartbeat_seconds:
+            yield ": keep-alive\n\n"
+            last_write = time.monotonic()
+        if len(rows) < BATCH:
+            await asyncio.sleep(settings.events_poll_seconds)
+
+
+@every_job.get(
+    "",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def all_job_events(
+    request: Request,
+    settings: SettingsDep,
+    who: CurrentUser,
+    last_event_id: Annotated[str | None, Header()] = None,
+    after: Annotated[
+        int | None, Query(ge=0, le=MAX_EVENT_ID, description="Resume after this event id.")
+    ] = None,
+) -> StreamingResponse:
+    """The events of every job of the caller from now on, each with its `job` id: one stream
+    for a whole list.
+
+    It never ends by itself. Reconnecting with `Last-Event-ID` or `?after=` resumes after it.
+    """
+    start = after if last_event_id is None else _event_id(last_event_id)
+    _check_stream_room(request, settings)
+    if start is None:  # from now on: what is committed after this request was received
+        start = await run_in_threadpool(_last_event_id, settings)
     return StreamingResponse(
-        _stream(request, settings, job_id, start),
+        _stream_all(request, settings, start, who),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

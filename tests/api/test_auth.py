@@ -56,3 +56,48 @@ def test_a_refused_upload_is_not_read(guarded: Service) -> None:
         f"{guarded.url}/v1/datasets", files={"file": ("big.npy", body)}, timeout=30
     )
     assert response.status_code == 401
+
+
+def test_pages_ask_for_the_token_once_and_keep_it_in_a_strict_httponly_cookie(
+    guarded: Service,
+) -> None:
+    with httpx.Client(base_url=guarded.url) as browser:
+        asked = browser.get("/?status=running")
+        assert asked.status_code == 303
+        assert asked.headers["location"] == "/login?next=%2F%3Fstatus%3Drunning"
+        assert browser.get("/docs").status_code == 200  # the docs and their assets stay open
+        form = browser.get("/login", params={"next": "/?status=running"})
+        assert 'type="password" name="token"' in form.text
+        origin = {"Origin": guarded.url}
+        wrong = browser.post("/login", data={"token": "nope"}, headers=origin)
+        assert wrong.status_code == 401
+        assert "does not open this server" in wrong.text
+        right = browser.post(
+            "/login", data={"token": "s3cret", "next": "/?status=running"}, headers=origin
+        )
+        assert right.status_code == 303
+        assert right.headers["location"] == "/?status=running"
+        cookie = right.headers["set-cookie"]
+        assert cookie.startswith("remotefit_token=s3cret;")
+        assert "HttpOnly" in cookie
+        assert "SameSite=strict" in cookie or "SameSite=Strict" in cookie
+        assert browser.get("/").status_code == 200
+        assert browser.get("/v1/jobs").status_code == 200  # what the pages' scripts call
+        # An unsafe request on the cookie alone must say where it comes from.
+        assert browser.post("/v1/models/inspect", json={"model": {}}).status_code == 403
+        inspected = browser.post("/v1/models/inspect", json={"model": {}}, headers=origin)
+        assert inspected.status_code == 422  # past the token: the model itself is refused
+        out = browser.post("/logout", headers=origin)
+        assert out.status_code == 303
+        assert browser.get("/").status_code == 303
+        assert browser.get("/v1/jobs").status_code == 401
+
+
+def test_a_login_link_cannot_send_anyone_elsewhere(guarded: Service) -> None:
+    for target in ("https://evil.example/", "//evil.example/"):
+        response = httpx.post(
+            f"{guarded.url}/login",
+            data={"token": "s3cret", "next": target},
+            headers={"Origin": guarded.url},
+        )
+        assert response.headers["location"] == "/"

@@ -1,0 +1,1 @@
+"""The browser's side of the service: offline API docs and the dashboard (see ``site``)."""
