@@ -87,6 +87,9 @@ class Settings(BaseSettings):
     heartbeat_seconds: float = Field(
         default=0.5, gt=0, description="Period of a running job's heartbeat, progress and checks."
     )
+    cancel_poll_seconds: float = Field(
+        default=0.1, gt=0, description="How often a running job reads its cancel flag."
+    )
     lease_seconds: float = Field(default=60.0, gt=0, description="Silence before a worker is lost.")
     sweep_seconds: float = Field(default=10.0, gt=0, description="Period of the job sweeper.")
     events_heartbeat_seconds: float = Field(default=15.0, gt=0, description="SSE keep-alive.")
