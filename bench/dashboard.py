@@ -29,20 +29,29 @@ from typing import Any
 import httpx
 from sqlalchemy import insert, select
 
+from api.auth import COOKIE
 from bench.common import median, percentile, seed_arrays, seed_job, upload_arrays
 from models.db import session_scope
 from models.jobs.records import as_utc
-from models.tables import Job, JobEvent
+from models.tables import Job, JobEvent, User
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 
 
-def insert_jobs(database_url: str, count: int) -> None:
-    """``count`` finished jobs of 20 epochs each, written straight into the database."""
+def owner_of(database_url: str, name: str) -> str:
+    """The id of user ``name``."""
+    with session_scope(database_url) as session:
+        user_id = session.scalar(select(User.id).where(User.name == name))
+    assert user_id is not None, name
+    return str(user_id)
+
+
+def insert_jobs(database_url: str, count: int, owner: str | None) -> None:
+    """``count`` finished jobs of ``owner``, 20 epochs each, written straight into the database."""
     now = datetime.now(UTC)
     history = {"loss": [0.5] * 20, "val_loss": [0.6] * 20, "accuracy": [0.7] * 20}
-    rows = [
+    rows: list[dict[str, Any]] = [
         {
             "id": uuid.uuid4().hex,
             "name": f"listed-{index}",
@@ -52,6 +61,7 @@ def insert_jobs(database_url: str, count: int) -> None:
             "progress": {"epoch": 20, "epochs": 20},
             "history": history,
             "artifacts": [],
+            "owner": owner,
             "created_at": now - timedelta(seconds=index + 60),
             "started_at": now - timedelta(seconds=index + 50),
             "finished_at": now - timedelta(seconds=index + 40),
@@ -132,8 +142,17 @@ async ([points, appends]) => {
 """
 
 
-def chart_append_ms_p95(browser: Any, url: str, job_id: str, points: int, appends: int) -> float:
+def logged_in_page(browser: Any, url: str, token: str) -> Any:
+    """A new page whose browser holds the login cookie of ``token``, as after /login."""
     page = browser.new_page()
+    page.context.add_cookies([{"name": COOKIE, "value": token, "url": url}])
+    return page
+
+
+def chart_append_ms_p95(
+    browser: Any, url: str, job_id: str, points: int, appends: int, token: str
+) -> float:
+    page = logged_in_page(browser, url, token)
     try:
         page.goto(f"{url}/jobs/{job_id}")
         page.locator("#chart-loss canvas").wait_for(timeout=60_000)
@@ -164,12 +183,12 @@ WATCH_ROWS = """
 
 
 def epoch_to_row_ms_p95(
-    browser: Any, client: httpx.Client, database_url: str, folder: Path, epochs: int
+    browser: Any, client: httpx.Client, database_url: str, folder: Path, epochs: int, token: str
 ) -> dict[str, Any]:
     dataset = upload_arrays(client, folder, "rows", **seed_arrays())
     spec = seed_job(dataset, epochs=epochs, batch_size=8, validation_split=0.1)
     job_id = client.post("/v1/jobs", json=spec).json()["id"]
-    page = browser.new_page()
+    page = logged_in_page(browser, str(client.base_url), token)
     try:
         page.goto(f"{client.base_url}/jobs/{job_id}")
         page.evaluate(WATCH_ROWS)

@@ -267,7 +267,11 @@ def _dashboard(
 ) -> None:
     """The dashboard's figures on the PostgreSQL stack; the many listed jobs are added last."""
     database_url = service.env["REMOTEFIT_DATABASE_URL"]
+    # As a user of a server with users (the status figure has made one by now): the pages and
+    # their files then pay for authentication too, as they do for every team.
+    token = status.add_user(service, "dashboard")
     client = service.client()
+    client.headers["Authorization"] = f"Bearer {token}"
     with contextlib.ExitStack() as stack:
         started: list[Any] = []  # Chromium, started by the first figure that needs it
 
@@ -287,18 +291,24 @@ def _dashboard(
 
         def append() -> None:
             figures["chart_append_ms_p95"] = dashboard.chart_append_ms_p95(
-                browser(), service.url, finished_job(), sizes.chart_points, sizes.chart_appends
+                browser(),
+                service.url,
+                finished_job(),
+                sizes.chart_points,
+                sizes.chart_appends,
+                token,
             )
 
         def rows() -> None:
             found = dashboard.epoch_to_row_ms_p95(
-                browser(), client, database_url, folder, sizes.row_epochs
+                browser(), client, database_url, folder, sizes.row_epochs, token
             )
             figures["epoch_to_row_ms_p95"] = found["p95"]
             figures["details"]["epoch_to_row"] = found
 
         def listing() -> None:
-            dashboard.insert_jobs(database_url, sizes.dashboard_jobs)
+            owner = dashboard.owner_of(database_url, "dashboard")
+            dashboard.insert_jobs(database_url, sizes.dashboard_jobs, owner)
             figures["dashboard_list_ms_p50"] = dashboard.list_ms_p50(client, sizes.list_requests)
 
         for name, step in (

@@ -8,7 +8,15 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from models.errors import InvalidModel
 from models.model_text import parse_model_text
@@ -48,6 +56,15 @@ class CompileSpec(BaseModel):
     # None: the worker chooses (models.keras.execution); 1 turns Keras' multi-step calls off.
     steps_per_execution: int | None = Field(default=None, ge=1, le=10_000)
     jit_compile: bool | Literal["auto"] = "auto"
+
+    @model_serializer(mode="wrap")
+    def _choice_left_open(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # Left to the worker, it is left out: the stored spec stays what `Model.compile` takes
+        # (Keras refuses steps_per_execution=None).
+        data: dict[str, Any] = handler(self)
+        if data.get("steps_per_execution") is None:
+            data.pop("steps_per_execution", None)
+        return data
 
     @model_validator(mode="after")
     def _no_unknown_arguments(self) -> CompileSpec:

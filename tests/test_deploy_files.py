@@ -7,6 +7,7 @@ line. Where a compose client is installed, the file is also validated by it.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -227,15 +228,25 @@ def test_compose_file_is_valid_for_the_compose_client() -> None:
     client = compose_client()
     if client is None:
         pytest.skip("no compose client: neither the docker compose plugin nor docker-compose")
-    result = subprocess.run(
+    # The file requires the key tokens are hashed under, as an operator sets it.
+    env = {**os.environ, "REMOTEFIT_SECRET_KEY": "0" * 64}
+    result = _compose_config(client, env)
+    assert result.returncode == 0, result.stderr
+    del env["REMOTEFIT_SECRET_KEY"]
+    refused = _compose_config(client, env)
+    assert refused.returncode != 0 and "REMOTEFIT_SECRET_KEY" in refused.stderr
+
+
+def _compose_config(client: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
         [*client, "-f", str(ROOT / "docker-compose.yml"), "config", "-q"],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
         cwd=ROOT,
+        env=env,
     )
-    assert result.returncode == 0, result.stderr
 
 
 # --- Dockerfile ----------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from sqlalchemy.orm import Session
 
+from models.access import SERVICE
 from models.data import catalog, csv_reader, datasets
 from models.data.store import LocalStore
 from models.errors import InvalidUpload
@@ -28,7 +29,7 @@ def test_csv_is_stored_as_arrays_and_never_parsed_again(
 ) -> None:
     settings = Settings(data_dir=tmp_path)
     store = LocalStore(tmp_path / "store")
-    dataset = catalog.create(session, store, _upload(tmp_path, store), "table.csv", settings)
+    dataset = catalog.create(session, store, _upload(tmp_path, store), "table.csv", settings, None)
     assert (dataset.format, [a["name"] for a in dataset.arrays]) == ("csv", ["a", "b", "label"])
     folder = store.folder("datasets", dataset.id)
     assert sorted(p.name for p in folder.iterdir()) == [catalog.STORED_CSV]
@@ -39,7 +40,7 @@ def test_csv_is_stored_as_arrays_and_never_parsed_again(
 
     monkeypatch.setattr(csv_reader, "read_csv_columns", parse_again)
     monkeypatch.setattr(datasets, "read_csv_columns", parse_again)
-    with catalog.open_reader(session, store, dataset.id) as reader:
+    with catalog.open_reader(session, store, dataset.id, SERVICE) as reader:
         np.testing.assert_array_equal(reader.get("b"), np.array([2, 4.5, 6], np.float32))
         assert reader.get("label").dtype == np.float32
 
@@ -47,12 +48,12 @@ def test_csv_is_stored_as_arrays_and_never_parsed_again(
 def test_an_older_store_s_csv_file_is_still_read(session: Session, tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path)
     store = LocalStore(tmp_path / "store")
-    dataset = catalog.create(session, store, _upload(tmp_path, store), "table.csv", settings)
+    dataset = catalog.create(session, store, _upload(tmp_path, store), "table.csv", settings, None)
     folder = store.folder("datasets", dataset.id)
     shutil.rmtree(folder)
     folder.mkdir()
     (folder / "data.csv").write_text(CSV)
-    with catalog.open_reader(session, store, dataset.id) as reader:
+    with catalog.open_reader(session, store, dataset.id, SERVICE) as reader:
         np.testing.assert_array_equal(reader.get("a"), np.array([1, 3, 5], np.float32))
 
 

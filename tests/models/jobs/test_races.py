@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy.orm import Session
 
+from models.access import SERVICE
 from models.data import catalog
 from models.data.store import LocalStore
 from models.errors import Conflict, without_paths
@@ -27,7 +28,7 @@ def settings(tmp_path: Path) -> Settings:
 
 
 def _cancel(session: Session, job_id: str) -> None:
-    records.request_cancel(session, job_id)
+    records.request_cancel(session, job_id, SERVICE)
     session.commit()
 
 
@@ -80,10 +81,10 @@ def test_a_job_that_queued_jobs_start_from_cannot_be_deleted(session: Session) -
     source = queued(session)
     user = _queued_with(session, {"job": source})
     with pytest.raises(Conflict, match=user):
-        records.delete(session, source)
+        records.delete(session, source, SERVICE)
     session.rollback()
     _cancel(session, user)
-    records.delete(session, source)  # once nothing unfinished starts from it
+    records.delete(session, source, SERVICE)  # once nothing unfinished starts from it
     session.commit()
     assert session.get(Job, source) is None
 
@@ -97,10 +98,10 @@ def test_a_dataset_that_queued_jobs_start_from_cannot_be_deleted(
     session.commit()
     user = _queued_with(session, {"dataset": dataset.id})
     with pytest.raises(Conflict, match=user):
-        catalog.delete(session, store, dataset.id)
+        catalog.delete(session, store, dataset.id, SERVICE)
     session.rollback()
     _cancel(session, user)
-    catalog.delete(session, store, dataset.id)
+    catalog.delete(session, store, dataset.id, SERVICE)
     assert session.get(Dataset, dataset.id) is None
 
 
