@@ -7,14 +7,14 @@ Every read of a job or dataset by id goes through :func:`fetch`; every list thro
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, or_
 from sqlalchemy.orm import Session
 
-from models.errors import NotFound
+from models.errors import Conflict, NotFound
 
 SCOPES = ("jobs:read", "jobs:write", "datasets:read", "datasets:write", "admin")
 """Every scope a token can hold; ``admin`` implies the others."""
@@ -74,6 +74,19 @@ def visible(query: Select[Any], model: Any, who: Principal, everyone: bool = Fal
     if who.user_id is None or (who.admin and everyone):
         return query
     return query.where(model.owner == who.user_id)
+
+
+def in_use(what: str, users: Sequence[Any], who: Principal) -> Conflict:
+    """The 409 for an object unfinished jobs still need: ``what`` (e.g. "Dataset 1a2b is used
+    by") those jobs. Only ``who``'s own jobs are named; other users' are only counted."""
+    own = [job.id for job in users if who.sees(job.owner)][:10]
+    others = sum(not who.sees(job.owner) for job in users)
+    return Conflict(
+        f"{what} unfinished jobs {own}"
+        + (f" and {others} of other users" if others else "")
+        + "; cancel them or wait for them to finish, then delete it.",
+        jobs=own,
+    )
 
 
 def readable(query: Select[Any], model: Any, who: Principal) -> Select[Any]:

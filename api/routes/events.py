@@ -28,7 +28,6 @@ from models.tables import FINAL, Job, JobEvent
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 every_job = APIRouter(prefix="/v1/events", tags=["jobs"])
-BATCH = 500
 
 
 # Events replayed per read: a late reader of a long job gets them page by page.
@@ -59,16 +58,13 @@ def _frame(event_id: int | None, kind: str, data: dict[str, Any]) -> str:
     return f"{head}event: {kind}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
 
 
-async def _stream(
-    request: Request, settings: Settings, job_id: str, after: int
-) -> AsyncIterator[str]:
-    """The job's events after ``after``, read again whenever the job may have new ones (see
-    ``models.jobs.event_signals``) or its poll period has passed, until it ends."""
+async def _counted(request: Request, frames: AsyncGenerator[str]) -> AsyncIterator[str]:
+    """An event stream's frames, counted among the process's open streams while it lasts."""
     streams: OpenStreams = request.app.state.event_streams
     streams.count += 1
     try:
         yield "retry: 2000\n\n"
-        async with aclosing(_frames(request, settings, job_id, after)) as frames:
+        async with aclosing(frames):
             async for frame in frames:
                 yield frame
     finally:
@@ -78,6 +74,8 @@ async def _stream(
 async def _frames(
     request: Request, settings: Settings, job_id: str, after: int
 ) -> AsyncGenerator[str]:
+    """The job's events after ``after``, read again whenever the job may have new ones (see
+    ``models.jobs.event_signals``) or its poll period has passed, until it ends."""
     last_write = time.monotonic()
     signals: EventSignals = request.app.state.event_signals
     async with signals.changes(job_id) as changed:
@@ -157,7 +155,7 @@ async def job_events(
     _check_stream_room(request, settings)
     await run_in_threadpool(check)
     return StreamingResponse(
-        _stream(request, settings, job_id, start),
+        _counted(request, _frames(request, settings, job_id, start)),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
@@ -182,33 +180,23 @@ def _last_event_id(settings: Settings) -> int:
 
 
 def _read_all(settings: Settings, after: int, who: Principal) -> tuple[int, list[Row[Any]]]:
-    """The events of ``who``'s jobs after ``after``, oldest first, at most BATCH."""
+    """The events of ``who``'s jobs after ``after``, oldest first, at most EVENTS_PAGE."""
     query = select(JobEvent.id, JobEvent.job_id, JobEvent.type, JobEvent.data).join(
         Job, Job.id == JobEvent.job_id
     )
     with read_errors(), get_read_engine(settings.database_url).connect() as connection:
         rows = connection.execute(
-            visible(query, Job, who).where(JobEvent.id > after).order_by(JobEvent.id).limit(BATCH)
+            visible(query, Job, who)
+            .where(JobEvent.id > after)
+            .order_by(JobEvent.id)
+            .limit(EVENTS_PAGE)
         ).all()
     return (rows[-1].id if rows else after), list(rows)
 
 
-async def _stream_all(
-    request: Request, settings: Settings, after: int, who: Principal
-) -> AsyncIterator[str]:
-    streams: OpenStreams = request.app.state.event_streams
-    streams.count += 1
-    try:
-        async for frame in _frames_all(request, settings, after, who):
-            yield frame
-    finally:
-        streams.count -= 1
-
-
 async def _frames_all(
     request: Request, settings: Settings, after: int, who: Principal
-) -> AsyncIterator[str]:
-    yield "retry: 2000\n\n"
+) -> AsyncGenerator[str]:
     last_write = time.monotonic()
     while not await request.is_disconnected():
         after, rows = await run_in_threadpool(_read_all, settings, after, who)
@@ -218,7 +206,7 @@ async def _frames_all(
         if time.monotonic() - last_write >= settings.events_heartbeat_seconds:
             yield ": keep-alive\n\n"
             last_write = time.monotonic()
-        if len(rows) < BATCH:
+        if len(rows) < EVENTS_PAGE:
             await asyncio.sleep(settings.events_poll_seconds)
 
 
@@ -246,7 +234,7 @@ async def all_job_events(
     if start is None:  # from now on: what is committed after this request was received
         start = await run_in_threadpool(_last_event_id, settings)
     return StreamingResponse(
-        _stream_all(request, settings, start, who),
+        _counted(request, _frames_all(request, settings, start, who)),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

@@ -10,11 +10,11 @@ import numpy as np
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models.access import Principal, fetch, readable, visible
+from models.access import Principal, fetch, in_use, readable, visible
 from models.data.datasets import ArrayReader, inspect_file
 from models.data.formats import format_for
 from models.data.store import LocalStore
-from models.errors import Conflict, DatasetNotFound
+from models.errors import DatasetNotFound
 from models.settings import Settings
 from models.tables import FINAL, Dataset, Job, new_id
 
@@ -144,16 +144,8 @@ def delete(session: Session, store: LocalStore, dataset_id: str, who: Principal)
     dataset = get(session, dataset_id, who, write=True)
     unfinished = session.scalars(select(Job).where(Job.status.not_in(FINAL)))
     users = [job for job in unfinished if dataset_id in _datasets_of(job.spec)]
-    if users:
-        # A shared dataset may be in other users' jobs: their ids are not the caller's to see.
-        own = [job.id for job in users if who.sees(job.owner)][:10]
-        others = sum(not who.sees(job.owner) for job in users)
-        raise Conflict(
-            f"Dataset {dataset_id} is used by unfinished jobs {own}"
-            + (f" and {others} of other users" if others else "")
-            + "; cancel them or wait for them to finish, then delete it.",
-            jobs=own,
-        )
+    if users:  # a shared dataset may be in other users' jobs
+        raise in_use(f"Dataset {dataset_id} is used by", users, who)
     session.delete(dataset)
     session.commit()
     store.delete("datasets", dataset_id)

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, defer
 
-from models.access import Principal, fetch, visible
+from models.access import Principal, fetch, in_use, visible
 from models.errors import Conflict, JobNotFound
 from models.jobs import event_signals
 from models.tables import FINAL, Job, JobEvent, as_utc, utcnow
@@ -155,15 +155,7 @@ def delete(session: Session, job_id: str, who: Principal) -> None:
         if ((other.spec or {}).get("initial_weights") or {}).get("job") == job_id
     ]
     if users:
-        # Another user's job ids are not the caller's to see (see models.data.catalog.delete).
-        own = [other.id for other in users if who.sees(other.owner)][:10]
-        others = sum(not who.sees(other.owner) for other in users)
-        raise Conflict(
-            f"Job {job_id} is the `initial_weights` of unfinished jobs {own}"
-            + (f" and {others} of other users" if others else "")
-            + "; cancel them or wait for them to finish, then delete it.",
-            jobs=own,
-        )
+        raise in_use(f"Job {job_id} is the `initial_weights` of", users, who)
     session.execute(
         JobEvent.__table__.delete().where(JobEvent.job_id == job_id)  # type: ignore[attr-defined]
     )

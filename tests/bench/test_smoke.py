@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 from pathlib import Path
+from typing import Any
 
 from bench.main import TARGETS
 from tests.services import redis_available
@@ -21,16 +22,7 @@ def test_benchmark_smoke_run_reports_every_figure() -> None:
         from tests.services import need
 
         need(problem)
-    result = subprocess.run(
-        ["bash", str(ROOT / "bench" / "run"), "--smoke"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        env={**os.environ, "PYTHON": os.environ.get("PYTHON", _python())},
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    figures = json.loads(result.stdout)
+    figures = _smoke_run("run")
     assert "errors" not in figures, figures.get("errors")
     assert set(figures["verdicts"]) == set(TARGETS)
     for key in TARGETS:
@@ -40,23 +32,25 @@ def test_benchmark_smoke_run_reports_every_figure() -> None:
         assert isinstance(value, float | int) and value == value, key  # a number, not NaN
 
 
-def _python() -> str:
+def _smoke_run(script: str) -> dict[str, Any]:
+    """``bench/<script> --smoke``'s JSON, the script having exited 0."""
     import sys
 
-    return sys.executable
-
-
-def test_gpu_check_smoke_run_reports_each_model() -> None:
     result = subprocess.run(
-        ["bash", str(ROOT / "bench" / "gpu_check"), "--smoke"],
+        ["bash", str(ROOT / "bench" / script), "--smoke"],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=900,
-        env={**os.environ, "PYTHON": os.environ.get("PYTHON", _python())},
+        env={**os.environ, "PYTHON": os.environ.get("PYTHON", sys.executable)},
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    figures = json.loads(result.stdout)
+    figures: dict[str, Any] = json.loads(result.stdout)
+    return figures
+
+
+def test_gpu_check_smoke_run_reports_each_model() -> None:
+    figures = _smoke_run("gpu_check")
     assert figures["devices"]["tensorflow"].startswith("2.21")
     for name in ("seed", "conv"):
         assert figures[name]["served_ms_per_step"] > 0 and figures[name]["direct_ms_per_step"] > 0

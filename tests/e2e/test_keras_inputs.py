@@ -13,6 +13,7 @@ import pytest
 
 from tests.conftest import upload, wait_for_job
 from tests.e2e.test_functional import OUTPUTS, trained_job, two_by_two_arrays, two_by_two_model
+from tests.models.keras.test_bare import HAND_TYPED
 
 
 @pytest.fixture(scope="module")
@@ -95,18 +96,6 @@ def test_one_sample_weight_inline_for_two_outputs(client: httpx.Client) -> None:
     refused = client.post("/v1/jobs", json=spec)
     assert refused.status_code == 422, refused.text
     assert "disagree in length" in refused.json()["detail"]["message"]
-
-
-HAND_TYPED = {
-    "class_name": "Sequential",
-    "config": {
-        "layers": [
-            {"class_name": "InputLayer", "config": {"batch_shape": [None, 8]}},
-            {"class_name": "Dense", "config": {"units": 16, "activation": "relu"}},
-            {"class_name": "Dense", "config": {"units": 1}},
-        ]
-    },
-}
 
 
 def test_a_hand_typed_model_is_inspected_and_trains(client: httpx.Client) -> None:
