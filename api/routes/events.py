@@ -15,6 +15,7 @@ from fastapi import APIRouter, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from sqlalchemy import Row, func, select
+from starlette.types import Receive, Scope, Send
 
 from api.deps import CurrentUser, SettingsDep
 from api.schemas import MAX_EVENT_ID
@@ -58,17 +59,31 @@ def _frame(event_id: int | None, kind: str, data: dict[str, Any]) -> str:
     return f"{head}event: {kind}\ndata: {json.dumps(data, separators=(',', ':'))}\n\n"
 
 
-async def _counted(request: Request, frames: AsyncGenerator[str]) -> AsyncIterator[str]:
-    """An event stream's frames, counted among the process's open streams while it lasts."""
-    streams: OpenStreams = request.app.state.event_streams
-    streams.count += 1
-    try:
-        yield "retry: 2000\n\n"
-        async with aclosing(frames):
-            async for frame in frames:
-                yield frame
-    finally:
-        streams.count -= 1
+async def _with_retry(frames: AsyncGenerator[str]) -> AsyncIterator[str]:
+    """An event stream's frames, after the reconnection delay a client should use."""
+    yield "retry: 2000\n\n"
+    async with aclosing(frames):
+        async for frame in frames:
+            yield frame
+
+
+class _EventStream(StreamingResponse):
+    """An event stream that gives back its place among the open ones however it ends: done,
+    the client gone, or never started (a client that left before the first byte)."""
+
+    def __init__(self, streams: OpenStreams, frames: AsyncGenerator[str]) -> None:
+        super().__init__(
+            _with_retry(frames),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+        self.streams = streams
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self.streams.release()
 
 
 async def _frames(
@@ -122,6 +137,22 @@ class OpenStreams:
 
     count: int = 0
 
+    def take(self, limit: int) -> bool:
+        """Count one more open stream if there is room for it.
+
+        The check and the count happen with no ``await`` between them, on the process's one
+        event loop, so streams opened at the same moment can never pass ``limit`` together:
+        counting a stream only once it started let every request between its check and its
+        first frame through.
+        """
+        if self.count >= limit:
+            return False
+        self.count += 1
+        return True
+
+    def release(self) -> None:
+        self.count -= 1
+
 
 @router.get(
     "/{job_id}/events",
@@ -152,19 +183,20 @@ async def job_events(
             records.get(session, job_id, who)
 
     start = after or 0 if last_event_id is None else _event_id(last_event_id)
-    _check_stream_room(request, settings)
-    await run_in_threadpool(check)
-    return StreamingResponse(
-        _counted(request, _frames(request, settings, job_id, start)),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    streams = _take_stream_room(request, settings)
+    try:
+        await run_in_threadpool(check)
+    except BaseException:
+        streams.release()  # no stream: a 404 (or a 503) holds no place
+        raise
+    return _EventStream(streams, _frames(request, settings, job_id, start))
 
 
-def _check_stream_room(request: Request, settings: Settings) -> None:
-    """Refuse a stream past REMOTEFIT_MAX_EVENT_STREAMS open in this process (429)."""
+def _take_stream_room(request: Request, settings: Settings) -> OpenStreams:
+    """Count a new stream, or refuse it past REMOTEFIT_MAX_EVENT_STREAMS open in this process
+    (429). The caller gives the place back if it does not return the stream after all."""
     streams: OpenStreams = request.app.state.event_streams
-    if streams.count >= settings.max_event_streams:
+    if not streams.take(settings.max_event_streams):
         raise TooManyRequests(
             f"This server already has {streams.count} event streams open, its limit "
             f"(REMOTEFIT_MAX_EVENT_STREAMS={settings.max_event_streams}). Close a stream, or "
@@ -172,6 +204,7 @@ def _check_stream_room(request: Request, settings: Settings) -> None:
             "nothing.",
             limit=settings.max_event_streams,
         )
+    return streams
 
 
 def _last_event_id(settings: Settings) -> int:
@@ -230,11 +263,11 @@ async def all_job_events(
     It never ends by itself. Reconnecting with `Last-Event-ID` or `?after=` resumes after it.
     """
     start = after if last_event_id is None else _event_id(last_event_id)
-    _check_stream_room(request, settings)
-    if start is None:  # from now on: what is committed after this request was received
-        start = await run_in_threadpool(_last_event_id, settings)
-    return StreamingResponse(
-        _counted(request, _frames_all(request, settings, start, who)),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    streams = _take_stream_room(request, settings)
+    try:
+        if start is None:  # from now on: what is committed after this request was received
+            start = await run_in_threadpool(_last_event_id, settings)
+    except BaseException:
+        streams.release()
+        raise
+    return _EventStream(streams, _frames_all(request, settings, start, who))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -104,5 +105,56 @@ def test_open_streams_are_capped(capped: Service) -> None:
                 time.sleep(0.3)
             else:
                 pytest.fail("closed streams were never released")
+        finally:
+            client.post(f"/v1/jobs/{job}/cancel")
+
+
+def test_streams_opened_at_once_never_pass_the_cap(capped: Service) -> None:
+    """Eight streams asked for at the same moment: two open, six get a 429, none more."""
+    with capped.client() as client:
+        job = client.post("/v1/jobs", json=tiny_job(fit={"epochs": 100_000})).json()["id"]
+    url = f"{capped.url}/v1/jobs/{job}/events"
+    opened = threading.Barrier(8, timeout=30)
+    held = threading.Event()
+    statuses: list[int] = []
+
+    def open_one() -> None:
+        with httpx.Client(timeout=30) as client:
+            opened.wait()  # every request leaves together
+            with client.stream("GET", url) as stream:
+                statuses.append(stream.status_code)
+                if stream.status_code == 200:
+                    held.wait(30)  # kept open until every answer is in
+
+    threads = [threading.Thread(target=open_one) for _ in range(8)]
+    try:
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 30
+        while len(statuses) < 8 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert sorted(statuses) == [200, 200] + [429] * 6, statuses
+    finally:
+        held.set()
+        for thread in threads:
+            thread.join(timeout=30)
+        httpx.post(f"{capped.url}/v1/jobs/{job}/cancel", timeout=30)
+
+
+def test_a_refused_or_missing_stream_holds_no_place(capped: Service) -> None:
+    """Streams of jobs that do not exist are 404s, which leave the cap's places free."""
+    with capped.client() as client:
+        for _ in range(5):
+            assert client.get(f"/v1/jobs/{'0' * 32}/events").status_code == 404
+        job = client.post("/v1/jobs", json=tiny_job(fit={"epochs": 100_000})).json()["id"]
+        url = f"/v1/jobs/{job}/events"
+        deadline = time.monotonic() + 10  # streams of the test before may still be closing
+        try:
+            while True:
+                with client.stream("GET", url) as first, client.stream("GET", url) as second:
+                    if first.status_code == second.status_code == 200:
+                        break
+                assert time.monotonic() < deadline, "the cap's places were not given back"
+                time.sleep(0.3)
         finally:
             client.post(f"/v1/jobs/{job}/cancel")
