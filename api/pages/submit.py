@@ -9,8 +9,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Form, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
+from sqlalchemy.orm import Session
 
 from api.deps import CurrentUser, SessionDep, SettingsDep
 from api.errors import validation_message
@@ -21,6 +23,7 @@ from models.data import catalog
 from models.errors import ServiceError
 from models.jobs.validation import check_job, referenced_datasets
 from models.keras.inspection import inspect_model
+from models.settings import Settings
 from models.spec import JobCreate
 
 router = APIRouter(include_in_schema=False)
@@ -91,6 +94,20 @@ async def submit(
     if model_file is not None and model_file.filename and not values["model"].strip():
         text = await model_file.read(settings.max_request_bytes)
         values["model"] = text.decode("utf-8", "replace")
+    # Validating builds the model (and the page reads the database): never on the event loop,
+    # where one large model would hold up every other request of this process.
+    return await run_in_threadpool(_submit, request, session, settings, who, action, values)
+
+
+def _submit(
+    request: Request,
+    session: Session,
+    settings: Settings,
+    who: Principal,
+    action: str,
+    values: dict[str, str],
+) -> Response:
+    """Check or submit the form's job, as ``POST /v1/jobs`` would; the form again on errors."""
     errors: dict[str, str] = {}
     try:
         spec = JobCreate.model_validate(_spec(values))

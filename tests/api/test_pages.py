@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -184,6 +186,34 @@ def test_submit_shows_the_servers_message_beside_its_field_then_opens_the_job(
         job = wait_for_job(http, job_id)
         assert job["status"] == "succeeded"
         assert len(job["history"]["val_loss"]) == 2
+
+
+def test_checking_a_large_model_leaves_the_server_answering(
+    embedded_service: Service, seed_npz: Path
+) -> None:
+    """The form's check builds the model in a thread, not on the event loop: meanwhile other
+    requests are answered (on the loop, /healthz waited the whole 5 s of such a check)."""
+    import keras
+
+    layers = [keras.layers.Dense(8) for _ in range(150)]
+    model = keras.Sequential([keras.Input((20,)), *layers, keras.layers.Dense(1)]).to_json()
+    with embedded_service.client() as http:
+        dataset = upload(http, seed_npz)["id"]
+        form = {"model": model, "dataset": dataset, "loss": "mse", "action": "check"}
+        answers: list[httpx.Response] = []
+        checking = threading.Thread(target=lambda: answers.append(http.post("/submit", data=form)))
+        started = time.monotonic()
+        checking.start()
+        waits = []
+        while checking.is_alive():
+            asked = time.monotonic()
+            assert http.get("/healthz").status_code == 200
+            waits.append(time.monotonic() - asked)
+            time.sleep(0.05)
+        took = time.monotonic() - started
+        assert answers and "The job is valid." in answers[0].text, answers[0].text[-2000:]
+        assert took > 1.5, f"the check took {took:.2f} s: too quick to tell"
+        assert max(waits) < max(1.0, took / 3), (max(waits), took)
 
 
 def test_datasets_are_listed_and_deleted_after_confirmation(
