@@ -62,9 +62,12 @@ class LocalStore:
     def writing(self, kind: str, item_id: str, name: str) -> Iterator[Path]:
         """Yield a temporary path to write; on success it is renamed to its final name.
 
-        On error the temporary file is removed and the final name is untouched.
+        The file and its folder are on disk once this returns, as with :meth:`adopt`, so the
+        row that names the file is committed after it. On error the temporary file is removed
+        and the final name is untouched.
         """
         final = self.path(kind, item_id, name)
+        new_folder = not final.parent.is_dir()
         final.parent.mkdir(parents=True, exist_ok=True)
         suffix = "".join(Path(name).suffixes)
         temp = final.parent / f".tmp-{uuid.uuid4().hex}{suffix}"
@@ -75,6 +78,8 @@ class LocalStore:
             _sync(temp)
             os.replace(temp, final)
             _sync(final.parent)
+            if new_folder:  # the item's folder is itself an entry of its kind's folder
+                _sync(final.parent.parent)
         finally:
             temp.unlink(missing_ok=True)
 
