@@ -125,10 +125,12 @@ def _assert_all_refused(
     assert client.get("/readyz").status_code == 200
 
 
-def test_predict_with_x_the_model_cannot_take(
-    service: Service, client: httpx.Client, ids: dict[str, str]
-) -> None:
-    predict = "/v1/jobs/{job}/predict"
+PREDICT = "/v1/jobs/{job}/predict"
+
+
+def predict_corpus(ids: dict[str, str]) -> dict[str, Request]:
+    """Predict with x the model cannot take: empty, 0-d, the wrong shape, not an array name."""
+    predict = PREDICT
 
     def inline(x: Any) -> Request:
         return ("POST", predict, {"json": {"x": x}})
@@ -151,14 +153,20 @@ def test_predict_with_x_the_model_cannot_take(
         "a 0-d array": named("s"),
         "the wrong array": named("y"),
     }
-    _assert_all_refused(client, service, ids, corpus)
-    response = client.post(predict.format(**ids), json={"dataset": ids["dataset"], "x": "x"})
+    return corpus
+
+
+def test_predict_with_x_the_model_cannot_take(
+    service: Service, client: httpx.Client, ids: dict[str, str]
+) -> None:
+    _assert_all_refused(client, service, ids, predict_corpus(ids))
+    response = client.post(PREDICT.format(**ids), json={"dataset": ids["dataset"], "x": "x"})
     assert response.status_code == 200, response.text
 
 
-def test_jobs_naming_arrays_badly(
-    service: Service, client: httpx.Client, ids: dict[str, str]
-) -> None:
+def naming_corpus(ids: dict[str, str]) -> dict[str, Request]:
+    """Jobs that name arrays badly: a list or object where a name is expected, 0-d arrays."""
+
     def train(**split: Any) -> Request:
         return ("POST", "/v1/jobs", {"json": tiny_job(data={"train": split})})
 
@@ -171,12 +179,17 @@ def test_jobs_naming_arrays_badly(
         "0-d x inline": train(x=3, y=[[1]]),
         "columns of lists": train(dataset=dataset, x={"columns": [["x"]]}, y="y"),
     }
-    _assert_all_refused(client, service, ids, corpus)
+    return corpus
 
 
-def test_non_finite_numbers_in_request_json(
+def test_jobs_naming_arrays_badly(
     service: Service, client: httpx.Client, ids: dict[str, str]
 ) -> None:
+    _assert_all_refused(client, service, ids, naming_corpus(ids))
+
+
+def non_finite_corpus() -> dict[str, Request]:
+    """NaN and Infinity in request JSON, and weights that diverged to NaN asked for as JSON."""
     weights = tiny_job(compile={"loss": "mse", "loss_weights": [0.5]})
     classes = tiny_job(fit={"epochs": 1, "class_weight": {"0": 0.5}})
     corpus = {
@@ -197,17 +210,25 @@ def test_non_finite_numbers_in_request_json(
         ),
         "weights that diverged, as JSON": ("GET", "/v1/jobs/{diverged}/weights?format=json", {}),
     }
-    _assert_all_refused(client, service, ids, corpus)
+    return corpus
+
+
+def test_non_finite_numbers_in_request_json(
+    service: Service, client: httpx.Client, ids: dict[str, str]
+) -> None:
+    _assert_all_refused(client, service, ids, non_finite_corpus())
     # A string that merely spells them is fine.
     named = client.post("/v1/jobs", json=tiny_job(name="NaN Infinity"))
     assert named.status_code == 201, named.text
     assert client.get(f"/v1/jobs/{ids['diverged']}/weights").status_code == 200
 
 
-def test_numbers_out_of_range_in_queries_and_headers(
-    service: Service, client: httpx.Client, ids: dict[str, str]
-) -> None:
-    events = "/v1/jobs/{job}/events"
+EVENTS = "/v1/jobs/{job}/events"
+
+
+def range_corpus() -> dict[str, Request]:
+    """Offsets, limits and event ids out of range or not ASCII digits."""
+    events = EVENTS
     corpus = {
         "jobs offset past 64 bits": ("GET", "/v1/jobs?offset=9223372036854775808", {}),
         "jobs offset huge": ("GET", "/v1/jobs?offset=" + "9" * 40, {}),
@@ -223,14 +244,19 @@ def test_numbers_out_of_range_in_queries_and_headers(
         ),
         "Last-Event-ID words": ("GET", events, {"headers": {"Last-Event-ID": "last"}}),
     }
-    _assert_all_refused(client, service, ids, corpus)
-    resumed = client.get(events.format(**ids), headers={"Last-Event-ID": "1"})
+    return corpus
+
+
+def test_numbers_out_of_range_in_queries_and_headers(
+    service: Service, client: httpx.Client, ids: dict[str, str]
+) -> None:
+    _assert_all_refused(client, service, ids, range_corpus())
+    resumed = client.get(EVENTS.format(**ids), headers={"Last-Event-ID": "1"})
     assert resumed.status_code == 200 and "event: status" in resumed.text
 
 
-def test_nul_characters_anywhere(
-    service: Service, client: httpx.Client, ids: dict[str, str]
-) -> None:
+def nul_corpus() -> dict[str, Request]:
+    """NUL characters in names, ids and file names (PostgreSQL refuses them)."""
     corpus = {
         "job name": ("POST", "/v1/jobs", {"json": tiny_job(name="a\x00b")}),
         "array name": ("POST", "/v1/jobs/{job}/predict", {"json": {"dataset": "x", "x": "a\x00"}}),
@@ -249,12 +275,17 @@ def test_nul_characters_anywhere(
         "filename in a form": upload_form(form("a\x00.csv")),
         "a key of the model": ("POST", "/v1/models/inspect", {"json": {"model": {"a\x00": 1}}}),
     }
-    _assert_all_refused(client, service, ids, corpus)
+    return corpus
 
 
-def test_multipart_bodies_cut_short_or_running_on(
+def test_nul_characters_anywhere(
     service: Service, client: httpx.Client, ids: dict[str, str]
 ) -> None:
+    _assert_all_refused(client, service, ids, nul_corpus())
+
+
+def multipart_corpus() -> dict[str, Request]:
+    """Multipart bodies cut before their closing boundary, or running on after it."""
     body = form("a.csv")
     post = upload_form
     corpus = {
@@ -264,9 +295,16 @@ def test_multipart_bodies_cut_short_or_running_on(
         "bytes after the end": post(body + b"garbage"),
         "a second part after the end": post(body + body),
     }
+    return corpus
+
+
+def test_multipart_bodies_cut_short_or_running_on(
+    service: Service, client: httpx.Client, ids: dict[str, str]
+) -> None:
+    corpus = multipart_corpus()
     _assert_all_refused(client, service, ids, corpus)
     for label, request in corpus.items():
         assert _send(client, request, ids).status_code == 400, label
-    whole = _send(client, post(body), ids)
+    whole = _send(client, upload_form(form("a.csv")), ids)
     assert whole.status_code == 201, whole.text
     assert client.delete(f"/v1/datasets/{whole.json()['id']}").status_code == 204
