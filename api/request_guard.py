@@ -13,6 +13,7 @@ import json
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.limits import send_error
@@ -20,6 +21,8 @@ from models.errors import InvalidRequest, ServiceError
 
 # Either may stand inside a string too; only then is the body parsed to see where it is.
 _SUSPECT = (b"NaN", b"Infinity", b"\\u0000")
+# A body up to this size is checked on the event loop: a thread costs more than its parse.
+_ON_THE_LOOP = 256 * 1024
 
 
 def _reject_constant(name: str) -> Any:
@@ -115,7 +118,10 @@ class RequestGuard:
                     break
                 chunks.append(message.get("body", b""))
             body = b"".join(chunks)
-            check_json(body)
+            if len(body) > _ON_THE_LOOP:
+                await run_in_threadpool(check_json, body)  # parsing megabytes would hold it up
+            else:
+                check_json(body)
         except ServiceError as error:
             await send_error(send, error)
             return
