@@ -261,3 +261,41 @@ def test_deleting_a_running_job_stops_it_and_leaves_no_files(
     while folder.exists() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not folder.exists(), sorted(p.name for p in folder.iterdir())
+
+
+def test_a_cancel_during_evaluate_keeps_the_trained_job_and_its_restored_weights(
+    client: httpx.Client, counter_data: str, tmp_path: Path
+) -> None:
+    """A cancel that arrives once training is over is too late to stop anything: the job ends
+    succeeded, evaluated, with the weights EarlyStopping(restore_best_weights=True) restored.
+
+    EarlyStopping watches the loss with mode "max", so its best epoch is the first (the counter's
+    loss only falls): the restored weights are one epoch's, the last epoch's are three. The
+    evaluation, one sample a step, lasts seconds: the cancel is sent as soon as the third epoch
+    is in the history, while the job is still running.
+    """
+    early = {
+        "class_name": "EarlyStopping",
+        "config": {"monitor": "loss", "mode": "max", "patience": 10, "restore_best_weights": True},
+    }
+    job = counter_job(counter_data, epochs=3)
+    job["compile"]["steps_per_execution"] = 1  # one sample per call into TensorFlow: slow
+    job["fit"]["callbacks"] = [early]
+    job["data"]["test"] = {"dataset": counter_data, "x": "x", "y": "y"}
+    job["evaluate"] = {"batch_size": 1, "steps": 10_000}
+    job_id = submit(client, job)
+    wait_until(client, job_id, lambda job: epochs_done(job) == 3, "trained", timeout=120)
+
+    response = client.post(f"/v1/jobs/{job_id}/cancel")
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "running"  # asked while it evaluates
+    job = wait_for_job(client, job_id, timeout=120)
+
+    assert job["status"] == "succeeded", job
+    assert job["error"] is None
+    assert job["evaluation"] is not None and "loss" in job["evaluation"]
+    assert_history_of(job, 3)
+    assert trained_epochs(client, job_id, tmp_path) == 1  # the best epoch's, as restored
+    stream = read_events(client, job_id, timeout=30)
+    assert [e.data["status"] for e in stream.of("status")] == ["queued", "running", "succeeded"]
+    assert len(stream.of("evaluation")) == 1
