@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
-from sqlalchemy import Row, func, select
+from sqlalchemy import BigInteger, BindParameter, Row, func, literal, select
 from starlette.types import Receive, Scope, Send
 
 from api.deps import CurrentUser, SettingsDep
@@ -31,8 +31,24 @@ router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
 every_job = APIRouter(prefix="/v1/events", tags=["jobs"])
 
 
+# What a client resumes after: an event id it was sent. The schema's pattern is what every
+# such id matches (any 18 digits are below MAX_EVENT_ID); _event_id() checks the real bound.
+LastEventId = Annotated[
+    str,
+    Header(
+        description="The id of the last event received, to resume after it.",
+        json_schema_extra={"pattern": "^[0-9]{1,18}$"},
+    ),
+]
+
 # Events replayed per read: a late reader of a long job gets them page by page.
 EVENTS_PAGE = 500
+
+
+def _event_bound(after: int) -> BindParameter[int]:
+    """``after`` as a 64-bit parameter: PostgreSQL's event ids are 32-bit, and a bound cast to
+    their type (``::INTEGER``) past 2**31 - 1 failed the query after the stream had begun."""
+    return literal(after, BigInteger)
 
 
 def _read(settings: Settings, job_id: str, after: int) -> tuple[str | None, list[Row[Any]]]:
@@ -46,7 +62,7 @@ def _read(settings: Settings, job_id: str, after: int) -> tuple[str | None, list
         status = connection.scalar(select(Job.status).where(Job.id == job_id))
         rows = connection.execute(
             select(JobEvent.id, JobEvent.type, JobEvent.data)
-            .where(JobEvent.job_id == job_id, JobEvent.id > after)
+            .where(JobEvent.job_id == job_id, JobEvent.id > _event_bound(after))
             .order_by(JobEvent.id)
             .limit(EVENTS_PAGE)
         ).all()
@@ -167,7 +183,7 @@ async def job_events(
     request: Request,
     settings: SettingsDep,
     who: CurrentUser,
-    last_event_id: Annotated[str | None, Header()] = None,
+    last_event_id: LastEventId = "",
     after: Annotated[
         int | None, Query(ge=0, le=MAX_EVENT_ID, description="Resume after this event id.")
     ] = None,
@@ -182,7 +198,7 @@ async def job_events(
         with session_scope(settings.database_url) as session:
             records.get(session, job_id, who)
 
-    start = after or 0 if last_event_id is None else _event_id(last_event_id)
+    start = _event_id(last_event_id) if last_event_id else after or 0
     streams = _take_stream_room(request, settings)
     try:
         await run_in_threadpool(check)
@@ -220,7 +236,7 @@ def _read_all(settings: Settings, after: int, who: Principal) -> tuple[int, list
     with read_errors(), get_read_engine(settings.database_url).connect() as connection:
         rows = connection.execute(
             visible(query, Job, who)
-            .where(JobEvent.id > after)
+            .where(JobEvent.id > _event_bound(after))
             .order_by(JobEvent.id)
             .limit(EVENTS_PAGE)
         ).all()
@@ -252,7 +268,7 @@ async def all_job_events(
     request: Request,
     settings: SettingsDep,
     who: CurrentUser,
-    last_event_id: Annotated[str | None, Header()] = None,
+    last_event_id: LastEventId = "",
     after: Annotated[
         int | None, Query(ge=0, le=MAX_EVENT_ID, description="Resume after this event id.")
     ] = None,
@@ -262,7 +278,7 @@ async def all_job_events(
 
     It never ends by itself. Reconnecting with `Last-Event-ID` or `?after=` resumes after it.
     """
-    start = after if last_event_id is None else _event_id(last_event_id)
+    start = _event_id(last_event_id) if last_event_id else after
     streams = _take_stream_room(request, settings)
     try:
         if start is None:  # from now on: what is committed after this request was received
