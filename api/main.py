@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import auth, errors, malloc
+from api import auth, errors, malloc, openapi_strings
 from api.dispatching import Dispatcher
 from api.limits import BodyLimit
 from api.pages import site
@@ -103,6 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router)
     site.install(app)
     auth.install(app, settings, rate_limiter(settings))
+    openapi_strings.install(app)
     app.add_middleware(auth.SameOrigin)
     _warm_up(settings)
     return app

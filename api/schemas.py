@@ -39,6 +39,11 @@ _ERROR = {"model": ErrorBody}
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {**_ERROR, "description": "A malformed body (a multipart body cut short)."},
     401: {**_ERROR, "description": "A token is required and missing or wrong."},
+    403: {
+        **_ERROR,
+        "description": "Not this caller's to do: a scope its token lacks, a request from a page "
+        "of another origin, or tokens asked for by the server's own token or an open server.",
+    },
     404: {**_ERROR, "description": "No such job, dataset or artifact."},
     409: {**_ERROR, "description": "Not in a state that allows it (yet)."},
     413: {**_ERROR, "description": "The body is over this server's limit."},

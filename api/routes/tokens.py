@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.deps import CurrentUser, SessionDep
 from models.access import Principal
 from models.accounts import tokens
-from models.errors import InvalidRequest
+from models.errors import Forbidden
 from models.tables import ApiToken, User
 
 
@@ -44,7 +44,7 @@ router = APIRouter(prefix="/v1/tokens", tags=["accounts"])
 
 def _user(who: Principal) -> str:
     if who.user_id is None:
-        raise InvalidRequest(
+        raise Forbidden(
             "Tokens belong to users, and this caller is the server's own token or an open "
             "server. Add a user with `remotefit users add NAME`, then use their token."
         )
