@@ -119,7 +119,11 @@ async def predict(
     settings: SettingsDep,
     who: CurrentUser,
 ) -> PredictResponse:
-    """Predictions of the trained model on inline arrays or on arrays of a dataset."""
+    """Predictions of the trained model on inline arrays or on arrays of a dataset.
+
+    Beyond this schema: `x` must have the trained model's input shape (or name arrays of
+    `dataset` that do), with at most REMOTEFIT_MAX_PREDICT_ROWS rows (a 422 says what differs).
+    """
 
     def run() -> PredictResponse:
         job = records.get(session, job_id, who)

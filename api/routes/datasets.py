@@ -34,7 +34,11 @@ async def upload_dataset(
     ] = None,
 ) -> DatasetRead:
     """Upload one file of arrays (multipart field `file`, or the raw file named by
-    `?filename=`); lists every array, shape and dtype."""
+    `?filename=`); lists every array, shape and dtype.
+
+    Beyond this schema: the file must be a readable .npz, .npy, .h5/.hdf5 or .csv of numbers,
+    as its name's extension says, within the server's bounds (a 422 says what is wrong).
+    """
     length = request.headers.get("content-length", "")
     # Refused before the body is stored when its length is known; checked again once stored.
     await run_in_threadpool(

@@ -29,7 +29,12 @@ def submit_job(
     settings: SettingsDep,
     who: CurrentUser,
 ) -> JobRead:
-    """Validate a job fully, then queue it; a bad job gets a 422 and is never queued."""
+    """Validate a job fully, then queue it; a bad job gets a 422 and is never queued.
+
+    Beyond this schema: the model must build in Keras from allowed layers within the server's
+    bounds, its compile arguments must be Keras', and the arrays named or given inline must
+    fit its inputs and outputs (a 422 names what does not).
+    """
     shapes = catalog.shapes(session, referenced_datasets(spec), who)
     check_job(spec, shapes, settings)
     if spec.initial_weights is not None:

@@ -19,6 +19,10 @@ router = APIRouter(prefix="/v1/models", tags=["models"])
 def inspect(
     body: Annotated[InspectRequest, INSPECT_EXAMPLES], settings: SettingsDep
 ) -> dict[str, Any]:
-    """Layers, shapes, parameter counts and `summary()` of a model JSON of any Keras dialect."""
+    """Layers, shapes, parameter counts and `summary()` of a model JSON of any Keras dialect.
+
+    Beyond this schema: the model must build in Keras from allowed layers within the server's
+    bounds (a 422 names the layer and what is wrong).
+    """
     model = parse_model_text(body.model) if isinstance(body.model, str) else body.model
     return inspect_model(model, settings)
