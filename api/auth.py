@@ -2,9 +2,10 @@
 
 An ASGI middleware rather than a route dependency: it runs before the body is read, and a
 dependency's resolution was a fifth of the CPU of a status poll. It accepts a user's token
-(``rf_...``, looked up on every request so that revocation, expiry and a disabled user count
-at once), the server's ``REMOTEFIT_TOKEN`` (an admin), or nothing while the service has no
-users and no token. It checks the route's scope, then the user's request rate, and leaves the
+(``rf_...``, looked up in the database and then remembered for ``TOKEN_MEMORY_SECONDS``: a
+revocation through this process counts at once; one elsewhere, an expiry or a disabled user
+within that second), the server's ``REMOTEFIT_TOKEN`` (an admin), or nothing while the service
+has no users and no token. It checks the route's scope, then the user's request rate, and leaves the
 caller in ``scope["state"]["principal"]`` for ``api.deps.CurrentUser`` and the pages.
 
 The token comes as ``Authorization: Bearer`` or, from the dashboard, in the HttpOnly,
@@ -16,6 +17,7 @@ page of this server (``Origin``), and any unsafe request naming another origin i
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import math
 import time
@@ -46,6 +48,47 @@ OPEN_PATHS = ("/login", "/static/", "/docs", "/redoc", "/openapi.json", "/health
 USERS_CHECK_SECONDS = 1.0
 ADMIN = Principal(None, "admin", admin=True)
 """The holder of ``REMOTEFIT_TOKEN``."""
+TOKEN_MEMORY_SECONDS = 1.0
+TOKEN_MEMORY_SIZE = 4096
+
+
+class TokenMemory:
+    """Tokens found valid in the last ``TOKEN_MEMORY_SECONDS``, so that a client polling a job
+    does not pay a database lookup (and a thread hop) on every request.
+
+    Only valid tokens are kept (an unknown one is looked up each time, so guessing cannot fill
+    it), under a digest of the secret, and never more than ``TOKEN_MEMORY_SIZE``.
+    """
+
+    def __init__(self) -> None:
+        self.found: dict[bytes, tuple[float, Principal]] = {}
+
+    @staticmethod
+    def _key(database_url: str, secret: str) -> bytes:
+        return hashlib.blake2b(f"{database_url}\0{secret}".encode(), digest_size=20).digest()
+
+    def get(self, database_url: str, secret: str) -> Principal | None:
+        key = self._key(database_url, secret)
+        kept = self.found.get(key)
+        if kept is None:
+            return None
+        if time.monotonic() >= kept[0]:
+            del self.found[key]
+            return None
+        return kept[1]
+
+    def keep(self, database_url: str, secret: str, principal: Principal) -> None:
+        if len(self.found) >= TOKEN_MEMORY_SIZE:
+            self.found.clear()
+        until = time.monotonic() + TOKEN_MEMORY_SECONDS
+        self.found[self._key(database_url, secret)] = (until, principal)
+
+    def forget(self) -> None:
+        """Drop everything: a token was revoked or a user disabled through this process."""
+        self.found.clear()
+
+
+TOKENS = TokenMemory()
 
 # The scope each resource needs to read (GET) and to change (any other method).
 SCOPES = {
@@ -132,7 +175,12 @@ class Authenticate:
         if self.service_token and hmac.compare_digest(presented, self.service_token):
             return ADMIN
         if given:
-            found = await run_in_threadpool(self._lookup, secret.decode(errors="replace"))
+            text = secret.decode(errors="replace")
+            found = TOKENS.get(self.database_url, text)
+            if found is None:
+                found = await run_in_threadpool(self._lookup, text)
+                if found is not None:
+                    TOKENS.keep(self.database_url, text, found)
             if found is None or scheme.lower() != b"bearer":
                 raise _refusal(
                     "This token is unknown, revoked or expired, or its user is disabled."

@@ -7,6 +7,7 @@ from datetime import datetime
 from fastapi import APIRouter, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.auth import TOKENS
 from api.deps import CurrentUser, SessionDep
 from models.access import Principal
 from models.accounts import tokens
@@ -81,3 +82,5 @@ def list_tokens(who: CurrentUser, session: SessionDep) -> list[TokenRead]:
 def revoke_token(token_id: str, who: CurrentUser, session: SessionDep) -> None:
     """Revoke one of the caller's tokens; it fails from the next request on."""
     tokens.revoke(session, token_id, who.name, None if who.admin else _user(who))
+    session.commit()
+    TOKENS.forget()  # it fails here from the next request on, not a second later
