@@ -96,6 +96,7 @@ SCOPES = {
     "/v1/datasets": ("datasets:read", "datasets:write"),
     "/v1/models": ("jobs:read", "jobs:read"),
     "/v1/audit": ("admin", "admin"),
+    "/v1/workers": ("admin", "admin"),
 }
 
 

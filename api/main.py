@@ -15,7 +15,18 @@ from api.limits import BodyLimit
 from api.pages import site
 from api.rate import rate_limiter
 from api.request_guard import RequestGuard
-from api.routes import artifacts, audit, datasets, events, health, jobs, me, models, tokens
+from api.routes import (
+    artifacts,
+    audit,
+    datasets,
+    events,
+    health,
+    jobs,
+    me,
+    models,
+    tokens,
+    workers,
+)
 from api.schemas import ERROR_RESPONSES
 from api.sweeping import Sweeper
 from models.accounts.keys import server_key
@@ -46,6 +57,7 @@ OPENAPI_TAGS = [
     {"name": "jobs", "description": "Submit, watch, cancel and delete training jobs."},
     {"name": "artifacts", "description": "Download trained weights; predict with them."},
     {"name": "accounts", "description": "The caller, their tokens, and the audit log."},
+    {"name": "workers", "description": "The live workers: devices, state, jobs (admins)."},
     {"name": "health", "description": "Liveness and readiness for orchestrators."},
 ]
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
@@ -97,7 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_upload_bytes=settings.max_upload_bytes,
     )
     # Routes are matched in order: the most polled first. The docs list tags by OPENAPI_TAGS.
-    for module in (jobs, events, artifacts, datasets, models, me, tokens, audit):
+    for module in (jobs, events, artifacts, datasets, models, me, tokens, audit, workers):
         app.include_router(module.router)
     app.include_router(events.every_job)
     app.include_router(health.router)
