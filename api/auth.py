@@ -2,11 +2,11 @@
 
 An ASGI middleware rather than a route dependency: it runs before the body is read, and a
 dependency's resolution was a fifth of the CPU of a status poll. It accepts a user's token
-(``rf_...``, looked up in the database and then remembered for ``TOKEN_MEMORY_SECONDS``: a
-revocation through this process counts at once; one elsewhere, an expiry or a disabled user
-within that second), the server's ``REMOTEFIT_TOKEN`` (an admin), or nothing while the service
-has no users and no token. It checks the route's scope, then the user's request rate, and leaves the
-caller in ``scope["state"]["principal"]`` for ``api.deps.CurrentUser`` and the pages.
+(``rf_...``, looked up in the database and remembered a few seconds, until it expires or any
+token is revoked or user disabled anywhere: ``api.token_memory``), the server's
+``REMOTEFIT_TOKEN`` (an admin), or nothing while the service has no users and no token. It
+checks the route's scope, then the user's request rate, and leaves the caller in
+``scope["state"]["principal"]`` for ``api.deps.CurrentUser`` and the pages.
 
 The token comes as ``Authorization: Bearer`` or, from the dashboard, in the HttpOnly,
 SameSite=Strict cookie its login sets (which /v1 accepts too: an EventSource cannot send
@@ -17,7 +17,6 @@ page of this server (``Origin``), and any unsafe request naming another origin i
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import math
 import time
@@ -32,6 +31,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.limits import send_error
 from api.rate import RateLimiter
+from api.token_memory import TokenMemory
 from models.access import SERVICE, Principal
 from models.accounts import tokens, users
 from models.accounts.keys import server_key
@@ -48,47 +48,6 @@ OPEN_PATHS = ("/login", "/static/", "/docs", "/redoc", "/openapi.json", "/health
 USERS_CHECK_SECONDS = 1.0
 ADMIN = Principal(None, "admin", admin=True)
 """The holder of ``REMOTEFIT_TOKEN``."""
-TOKEN_MEMORY_SECONDS = 1.0
-TOKEN_MEMORY_SIZE = 4096
-
-
-class TokenMemory:
-    """Tokens found valid in the last ``TOKEN_MEMORY_SECONDS``, so that a client polling a job
-    does not pay a database lookup (and a thread hop) on every request.
-
-    Only valid tokens are kept (an unknown one is looked up each time, so guessing cannot fill
-    it), under a digest of the secret, and never more than ``TOKEN_MEMORY_SIZE``.
-    """
-
-    def __init__(self) -> None:
-        self.found: dict[bytes, tuple[float, Principal]] = {}
-
-    @staticmethod
-    def _key(database_url: str, secret: str) -> bytes:
-        return hashlib.blake2b(f"{database_url}\0{secret}".encode(), digest_size=20).digest()
-
-    def get(self, database_url: str, secret: str) -> Principal | None:
-        key = self._key(database_url, secret)
-        kept = self.found.get(key)
-        if kept is None:
-            return None
-        if time.monotonic() >= kept[0]:
-            del self.found[key]
-            return None
-        return kept[1]
-
-    def keep(self, database_url: str, secret: str, principal: Principal) -> None:
-        if len(self.found) >= TOKEN_MEMORY_SIZE:
-            self.found.clear()
-        until = time.monotonic() + TOKEN_MEMORY_SECONDS
-        self.found[self._key(database_url, secret)] = (until, principal)
-
-    def forget(self) -> None:
-        """Drop everything: a token was revoked or a user disabled through this process."""
-        self.found.clear()
-
-
-TOKENS = TokenMemory()
 
 # The scope each resource needs to read (GET) and to change (any other method).
 SCOPES = {
@@ -112,8 +71,11 @@ def required_scope(method: str, path: str) -> str | None:
 class Authenticate:
     """ASGI middleware: find the caller of each /v1 request, or refuse it (401, 403, 429)."""
 
-    def __init__(self, app: ASGIApp, settings: Settings, limiter: RateLimiter) -> None:
+    def __init__(
+        self, app: ASGIApp, settings: Settings, limiter: RateLimiter, tokens: TokenMemory
+    ) -> None:
         self.app = app
+        self.tokens = tokens
         self.service_token = f"bearer {settings.token}".encode() if settings.token else b""
         self.key = server_key(settings)
         self.database_url = settings.database_url
@@ -177,11 +139,12 @@ class Authenticate:
             return ADMIN
         if given:
             text = secret.decode(errors="replace")
-            found = TOKENS.get(self.database_url, text)
+            found = self.tokens.get(text)
             if found is None:
+                marker = self.tokens.marker()  # before the lookup: a change during it counts
                 found = await run_in_threadpool(self._lookup, text)
                 if found is not None:
-                    TOKENS.keep(self.database_url, text, found)
+                    self.tokens.keep(text, found, marker)
             if found is None or scheme.lower() != b"bearer":
                 raise _refusal(
                     "This token is unknown, revoked or expired, or its user is disabled."
@@ -296,9 +259,9 @@ def _too_fast(wait: float) -> RateLimited:
     )
 
 
-def install(app: FastAPI, settings: Settings, limiter: RateLimiter) -> None:
+def install(app: FastAPI, settings: Settings, limiter: RateLimiter, tokens: TokenMemory) -> None:
     """Authenticate ``app``'s /v1 routes and declare the scheme in its OpenAPI document."""
-    app.add_middleware(Authenticate, settings=settings, limiter=limiter)
+    app.add_middleware(Authenticate, settings=settings, limiter=limiter, tokens=tokens)
     build = app.openapi
 
     def openapi() -> dict[str, Any]:

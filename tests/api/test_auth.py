@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from api import auth
-from models.access import Principal
 from remotefit import Client, RemoteFitError
 from tests.services import Service, embedded
 
@@ -104,24 +101,3 @@ def test_a_login_link_cannot_send_anyone_elsewhere(guarded: Service) -> None:
             headers={"Origin": guarded.url},
         )
         assert response.headers["location"] == "/"
-
-
-def test_valid_tokens_are_remembered_a_second_and_never_more_than_the_bound(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    memory = auth.TokenMemory()
-    bob = Principal("u1", "bob", admin=False)
-    memory.keep("db", "rf_bob", bob)
-    assert memory.get("db", "rf_bob") is bob
-    assert memory.get("other-db", "rf_bob") is None  # one process may serve two databases
-    assert memory.get("db", "rf_guess") is None
-    now = time.monotonic()
-    monkeypatch.setattr(auth.time, "monotonic", lambda: now + auth.TOKEN_MEMORY_SECONDS + 0.01)
-    assert memory.get("db", "rf_bob") is None and not memory.found  # forgotten once stale
-    monkeypatch.undo()
-    for i in range(auth.TOKEN_MEMORY_SIZE + 10):
-        memory.keep("db", f"rf_{i}", bob)
-    assert len(memory.found) <= auth.TOKEN_MEMORY_SIZE
-    assert all(b"rf_" not in key for key in memory.found)  # digests, not secrets
-    memory.forget()
-    assert not memory.found
