@@ -200,13 +200,16 @@ def _forget_if_deleted(url: str, store: LocalStore, job_id: str) -> None:
         log.warning("job %s: could not check whether it was deleted", job_id, exc_info=True)
 
 
-def run_job(job_id: str, settings: Settings, worker: str) -> str:
+def run_job(
+    job_id: str, settings: Settings, worker: str, ran_on: dict[str, Any] | None = None
+) -> str:
     """Train job ``job_id`` if this worker wins its claim.
 
     Args:
         job_id: the job to run.
         settings: database, store and limits.
         worker: ``host:pid`` of this worker process, recorded on the job.
+        ran_on: the worker (its Celery parent's ``host:pid``), its name and its devices.
 
     Returns:
         The job's final status, or ``"skipped"``/``"lost"`` when another worker has it.
@@ -224,6 +227,7 @@ def run_job(job_id: str, settings: Settings, worker: str) -> str:
             settings.lease_seconds,
             process_is_dead,
             checkpoint_epoch,
+            ran_on=ran_on,
         )
         if claim == "exhausted":
             store.remove_temporaries("jobs", job_id)
