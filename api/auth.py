@@ -46,6 +46,7 @@ UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 # What a browser needs before it has logged in: the login page, its files, the docs, probes.
 OPEN_PATHS = ("/login", "/static/", "/docs", "/redoc", "/openapi.json", "/healthz", "/readyz")
 USERS_CHECK_SECONDS = 1.0
+_NEVER = object()  # no announcement compares equal to it: the first request asks
 ADMIN = Principal(None, "admin", admin=True)
 """The holder of ``REMOTEFIT_TOKEN``."""
 
@@ -82,6 +83,7 @@ class Authenticate:
         self.limiter = limiter
         self.users_exist = False  # once true, for good: users are disabled, never deleted
         self.checked_at = -math.inf
+        self.users_marker: object = _NEVER
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path = scope.get("path", "")
@@ -152,20 +154,30 @@ class Authenticate:
             return found
         if self.service_token:
             raise _refusal("This server requires a token.")
-        stale = time.monotonic() - self.checked_at >= USERS_CHECK_SECONDS
-        if self.users_exist or (stale and await run_in_threadpool(self._has_users)):
+        if self.users_exist or (self._users_unknown() and await run_in_threadpool(self._has_users)):
             raise _refusal("This server requires a token.")
         return SERVICE
+
+    def _users_unknown(self) -> bool:
+        """Whether an open server must ask again if it has users: a user was announced since it
+        last asked (``models.accounts.changes``), or, where no announcement can be heard, a
+        second has passed."""
+        marker = self.tokens.marker()
+        if marker is None:
+            return time.monotonic() - self.checked_at >= USERS_CHECK_SECONDS
+        return marker != self.users_marker
 
     def _lookup(self, secret: str) -> Principal | None:
         return look_up(self.database_url, self.key, secret)
 
     def _has_users(self) -> bool:
-        # An open server asks at most once a USERS_CHECK_SECONDS: a status poll must not pay a
-        # query for it. The first user, added by the CLI, counts within that time.
+        # An open server asks only when a user may have been added: a status poll must not pay
+        # a query for it. The first user, added by the CLI, counts from the next request.
+        marker = self.tokens.marker()  # before the query: a user added during it counts
         with read_errors(), Session(get_read_engine(self.database_url)) as session:
             self.users_exist = users.any_users(session)
         self.checked_at = time.monotonic()
+        self.users_marker = marker
         return self.users_exist
 
 

@@ -1,9 +1,10 @@
-"""Announcing that a token or a user stopped being valid, whichever process changed it.
+"""Announcing that a token or a user stopped being valid, or a first user came, from any process.
 
 The API remembers the tokens it found valid (``api.token_memory``), so that a status poll pays
-no database lookup; a revocation or a disabled user must still count from the next request,
-whether the API, the CLI or another API process made it. So each such change is announced as
-it commits, and the API forgets every token it remembers when it hears of one:
+no database lookup, and an open server remembers it has no users; a revocation, a disabled
+user or a new one must still count from the next request, whether the API, the CLI or another
+API process made it. So each such change is announced as it commits, and the API, when it hears
+of one, forgets every token it remembers and asks again whether it has users:
 
 - on PostgreSQL, ``NOTIFY remotefit_accounts`` in the changing transaction (PostgreSQL delivers
   it as that transaction commits; the API listens, ``models.jobs.event_signals``);

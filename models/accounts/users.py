@@ -59,6 +59,7 @@ def add(
     change(session, user, actor, weight=weight, **quotas)
     session.flush()
     audit.record(session, actor, "user.add", name, admin=admin)
+    changes.announce(session)  # an open server closes from the next request
     if admin:
         adopt_orphans(session, user)
     return user
