@@ -15,8 +15,21 @@ from api.limits import BodyLimit
 from api.pages import site
 from api.rate import rate_limiter
 from api.request_guard import RequestGuard
-from api.routes import artifacts, audit, datasets, events, health, jobs, me, models, tokens
+from api.routes import (
+    artifacts,
+    audit,
+    datasets,
+    events,
+    health,
+    jobs,
+    me,
+    models,
+    sweep_events,
+    sweeps,
+    tokens,
+)
 from api.schemas import ERROR_RESPONSES
+from api.sweep_driving import SweepDriver
 from api.sweeping import Sweeper
 from models.accounts.keys import server_key
 from models.accounts.users import any_users
@@ -45,6 +58,7 @@ OPENAPI_TAGS = [
     {"name": "models", "description": "Check a model JSON before training it."},
     {"name": "jobs", "description": "Submit, watch, cancel and delete training jobs."},
     {"name": "artifacts", "description": "Download trained weights; predict with them."},
+    {"name": "sweeps", "description": "Search hyper-parameters: each trial is a job."},
     {"name": "accounts", "description": "The caller, their tokens, and the audit log."},
     {"name": "health", "description": "Liveness and readiness for orchestrators."},
 ]
@@ -63,7 +77,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         sweeper = Sweeper(settings, app.state.celery, app.state.store)
         sweeper.start()
         app.state.dispatcher.start()
+        app.state.sweep_driver.start()
         yield
+        app.state.sweep_driver.stop()
         app.state.dispatcher.stop()
         sweeper.stop()
         await app.state.job_reader.close()
@@ -83,6 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.store = LocalStore(settings.store_root)
     app.state.celery = create_celery(settings)
     app.state.dispatcher = Dispatcher(settings, app.state.celery)
+    app.state.sweep_driver = SweepDriver(settings, app.state.dispatcher.wake)
     get_engine(settings.database_url)  # creates the tables; fails fast on a bad URL
     refuse_open_exposure(settings)
     app.state.token_key = server_key(settings)
@@ -97,7 +114,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_upload_bytes=settings.max_upload_bytes,
     )
     # Routes are matched in order: the most polled first. The docs list tags by OPENAPI_TAGS.
-    for module in (jobs, events, artifacts, datasets, models, me, tokens, audit):
+    for module in (
+        jobs,
+        events,
+        artifacts,
+        sweeps,
+        sweep_events,
+        datasets,
+        models,
+        me,
+        tokens,
+        audit,
+    ):
         app.include_router(module.router)
     app.include_router(events.every_job)
     app.include_router(health.router)

@@ -21,6 +21,9 @@ def train(job_id: str) -> str:
 
     from models.jobs.runner import run_job
     from models.settings import get_settings
+    from models.sweeps.pruning import judge_for
 
     worker = f"{socket.gethostname()}:{os.getpid()}"
-    return call_on_fresh_thread(run_job, job_id, get_settings(), worker, name=f"job-{job_id[:8]}")
+    return call_on_fresh_thread(
+        run_job, job_id, get_settings(), worker, judge_for, name=f"job-{job_id[:8]}"
+    )

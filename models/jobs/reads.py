@@ -54,6 +54,7 @@ class JobRow:
     history: dict[str, Any]
     evaluation: dict[str, Any] | None
     owner: str | None
+    sweep: str | None
 
 
 _TABLE = Job.__table__
