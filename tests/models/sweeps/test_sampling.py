@@ -36,7 +36,7 @@ def sweep_of(sampler: dict[str, Any], **budget: int) -> SweepCreate:
                     "target": "/model/config/layers/@hidden/config/activation",
                     "categorical": ["relu", "tanh"],
                 },
-            },  # fmt: skip
+            },
             "objective": {"metric": "loss"},
             "sampler": sampler,
             "budget": {"max_trials": 100, **budget},
