@@ -148,13 +148,11 @@ def _culprit(
     settings: Settings,
     extra: ExtraCheck,
 ) -> str:
-    """The parameter that fails on its own at this corner (the others at their lows)."""
-    lows = dict(next(iter(corners(sweep)))[1])
+    """The parameter that fails on its own at this corner (the others as in the base); the
+    first one when only their combination fails."""
     for name, value in params.items():
-        if value == lows[name]:
-            continue
         try:
-            _check_point(sweep, base, {**lows, name: value}, shapes, settings, extra)
+            _check_point(sweep, base, {name: value}, shapes, settings, extra)
         except ServiceError:
             return name
     return next(iter(params))

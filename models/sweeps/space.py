@@ -239,14 +239,28 @@ def _short(value: Any) -> str:
 
 
 def apply(base: dict[str, Any], sweep: SweepCreate, params: Mapping[str, Any]) -> dict[str, Any]:
-    """A copy of ``base`` with each parameter's value set at its targets."""
+    """A copy of ``base`` with each parameter of ``params`` set at its targets."""
     spec = copy.deepcopy(base)
-    for name, parameter in sweep.parameters.items():
-        value = params[name]
-        for pointer in parameter.pointers:
+    for name, value in params.items():
+        for pointer in sweep.parameters[name].pointers:
             container, key = locate(spec, pointer)
             container[key] = copy.deepcopy(value)
+    if any(p.startswith("/model/") for name in params for p in sweep.parameters[name].pointers):
+        _drop_build_configs(spec["model"].get("config"))
     return spec
+
+
+def _drop_build_configs(node: Any) -> None:
+    """Forget the input shapes each layer recorded (``build_config``): a wider layer changes
+    the next one's, and Keras finds them again by calling the layers on the model's inputs."""
+    if isinstance(node, Mapping):
+        if isinstance(node, dict):
+            node.pop("build_config", None)
+        for item in node.values():
+            _drop_build_configs(item)
+    elif isinstance(node, list):
+        for item in node:
+            _drop_build_configs(item)
 
 
 def _ends(parameter: Parameter) -> tuple[Any, Any]:
