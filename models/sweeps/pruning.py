@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from models.db import session_scope
 from models.settings import Settings
+from models.sweeps import sampling
 from models.sweeps.spec import SweepCreate
 from models.tables import Job, Sweep, Trial
 
@@ -25,25 +26,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 EpochJudge = Callable[[int, dict[str, Any]], bool]
 """Called with a finished epoch (0-based, as Keras counts) and its logs: True to prune."""
-
-
-def pruner(sweep: SweepCreate) -> optuna.pruners.BasePruner:
-    """The Optuna pruner a sweep's ``pruner`` asks for."""
-    import optuna
-
-    config = sweep.pruner
-    if config.type == "asha":
-        return optuna.pruners.SuccessiveHalvingPruner(
-            min_resource=config.min_epochs,
-            reduction_factor=config.reduction_factor,
-            min_early_stopping_rate=0,
-        )
-    if config.type == "median":
-        return optuna.pruners.MedianPruner(
-            n_startup_trials=max(1, min(5, sweep.budget.max_trials // 4)),
-            n_warmup_steps=config.min_epochs,
-        )
-    return optuna.pruners.NopPruner()
 
 
 def report(study: optuna.Study, number: int, step: int, value: float, final: bool) -> bool:
@@ -63,8 +45,6 @@ def report(study: optuna.Study, number: int, step: int, value: float, final: boo
 def judge_for(settings: Settings, job_id: str) -> EpochJudge | None:
     """The epoch-end check of a trial's job, or None for a job that is no sweep's trial (or
     a sweep that prunes nothing)."""
-    from models.sweeps import sampling
-
     with session_scope(settings.database_url) as session:
         job = session.get(Job, job_id)
         sweep_id = job.sweep if job is not None else None

@@ -75,8 +75,6 @@ def load(store: optuna.storages.BaseStorage, sweep_id: str, sweep: SweepCreate) 
     """The sweep's study, created on first use."""
     import optuna
 
-    from models.sweeps.pruning import pruner
-
     return optuna.create_study(
         storage=store,
         study_name=study_name(sweep_id),
@@ -84,6 +82,25 @@ def load(store: optuna.storages.BaseStorage, sweep_id: str, sweep: SweepCreate) 
         pruner=pruner(sweep),
         load_if_exists=True,
     )
+
+
+def pruner(sweep: SweepCreate) -> optuna.pruners.BasePruner:
+    """The Optuna pruner a sweep's ``pruner`` asks for."""
+    import optuna
+
+    config = sweep.pruner
+    if config.type == "asha":
+        return optuna.pruners.SuccessiveHalvingPruner(
+            min_resource=config.min_epochs,
+            reduction_factor=config.reduction_factor,
+            min_early_stopping_rate=0,
+        )
+    if config.type == "median":
+        return optuna.pruners.MedianPruner(
+            n_startup_trials=max(1, min(5, sweep.budget.max_trials // 4)),
+            n_warmup_steps=config.min_epochs,
+        )
+    return optuna.pruners.NopPruner()
 
 
 def _seed(sweep: SweepCreate, number: int) -> int | None:
