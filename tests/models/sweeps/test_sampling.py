@@ -6,11 +6,13 @@ import itertools
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
+from sqlalchemy.orm import Session
 
 from models.db import get_engine
 from models.sweeps import sampling
 from models.sweeps.spec import SweepCreate
+from tests.models.conftest import database_url
 from tests.models.sweeps.test_space import sequential
 
 
@@ -110,3 +112,15 @@ def test_objective_value_is_the_last_epochs() -> None:
     assert sampling.objective_value({"val_loss": [0.5, 0.3, 0.4]}, "val_loss") == 0.4
     assert sampling.objective_value({"val_loss": [0.5, None]}, "val_loss") is None
     assert sampling.objective_value({}, "val_loss") is None
+
+
+def test_on_postgresql_optuna_keeps_a_schema_of_its_own(pg_session: Session) -> None:
+    url = database_url(pg_session)
+    sampling.load(sampling.storage(url), "apart", sweep_of({"type": "random"}))
+    tables = pg_session.execute(
+        text("SELECT table_schema, table_name FROM information_schema.tables")
+    ).all()
+    assert ("optuna", "trials") in tables and ("optuna", "studies") in tables
+    assert not [name for schema, name in tables if schema == "public" and name == "trials"]
+    sampling.storage.cache_clear()
+    get_engine(url).dispose()
