@@ -40,7 +40,9 @@ def add_commands(commands: Any) -> None:
     submit.add_argument("--watch", action="store_true", help="follow it until it ends")
 
     jobs = commands.add_parser("jobs", parents=[common], help="list jobs, newest first")
-    jobs.add_argument("--status", choices=["queued", "running", "succeeded", "failed", "cancelled"])
+    jobs.add_argument(
+        "--status", choices=["queued", "running", "succeeded", "failed", "cancelled", "pruned"]
+    )
     jobs.add_argument("--limit", type=int, default=20)
 
     for name, text in (

@@ -190,3 +190,20 @@ def test_another_users_sweep_is_a_404_as_a_missing_one(
         if trial:
             job = bob.get(f"/v1/jobs/{trial[0]['job']}").json()
             assert job["sweep"] == sweep_id
+
+
+def test_the_dashboard_lists_sweeps_and_shows_one_with_its_trials(
+    embedded_service: Service, seed_npz: Path
+) -> None:
+    with embedded_service.client() as client:
+        body = sweep_body(upload(client, seed_npz)["id"])
+        sweep_id = client.post("/v1/sweeps", json=body).json()["id"]
+        listing = client.get("/sweeps")
+        assert listing.status_code == 200 and f'href="/sweeps/{sweep_id}"' in listing.text
+        page = client.get(f"/sweeps/{sweep_id}")
+        assert page.status_code == 200
+        assert '<table id="trials"' in page.text and "/static/sweep.js" in page.text
+        assert '<div id="curves"' in page.text and "val_accuracy" in page.text
+        assert client.get("/static/sweep.js").status_code == 200
+        assert client.get(f"/sweeps/{'0' * 32}").status_code == 404
+        client.post(f"/v1/sweeps/{sweep_id}/cancel")
