@@ -148,6 +148,8 @@ def test_a_good_sweep_is_queued_and_shown(client: httpx.Client, dataset: str) ->
     assert shown["parameters"]["units"]["target"] == UNITS
     page = client.get("/v1/sweeps", params={"limit": 1, "offset": 0}).json()
     assert page["limit"] == 1 and len(page["items"]) == 1 and page["total"] >= 1
+    in_use = client.delete(f"/v1/datasets/{dataset}")
+    assert in_use.status_code == 409 and "unfinished sweep" in in_use.text
     client.post(f"/v1/sweeps/{sweep['id']}/cancel")
 
 
