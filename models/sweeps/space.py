@@ -313,17 +313,28 @@ def grid_values(name: str, parameter: Parameter) -> list[Any]:
     return [round(low + index * step, 12) for index in range(count)]
 
 
+def _grid_count(name: str, parameter: Parameter) -> int:
+    """How many values a parameter takes on a grid, counted without listing them."""
+    if parameter.int is not None:
+        return (parameter.int.high - parameter.int.low) // parameter.int.step + 1
+    if parameter.float is not None and parameter.float.step is not None:
+        floats = parameter.float
+        assert floats.step is not None
+        return math.floor((floats.high - floats.low) / floats.step + 1e-9) + 1
+    return len(grid_values(name, parameter))  # categorical; or the refusal of a stepless float
+
+
 def grid(sweep: SweepCreate) -> dict[str, list[Any]]:
     """The grid's values by parameter; refused when it has more than ``MAX_GRID`` points."""
-    values = {name: grid_values(name, p) for name, p in sweep.parameters.items()}
-    size = math.prod(len(v) for v in values.values())
+    counts = {name: _grid_count(name, p) for name, p in sweep.parameters.items()}
+    size = math.prod(counts.values())
     if size > MAX_GRID:
         raise InvalidParameter(
             f"The grid has {size} points, over the limit of {MAX_GRID}. Use larger steps, fewer "
             "choices, or the `random` or `tpe` sampler.",
-            parameter=max(values, key=lambda n: len(values[n])),
+            parameter=max(counts, key=lambda name: counts[name]),
         )
-    return values
+    return {name: grid_values(name, p) for name, p in sweep.parameters.items()}
 
 
 def grid_size(sweep: SweepCreate) -> int:

@@ -136,3 +136,10 @@ def test_grid_needs_steps_for_floats() -> None:
         grid(sweep)
     stepped = {**RATE, "float": {"low": 0.0, "high": 0.5, "step": 0.25}}
     assert grid(sweep_of(sequential(), {"rate": stepped})) == {"rate": [0.0, 0.25, 0.5]}
+
+
+def test_a_grid_too_large_is_refused_before_it_is_listed() -> None:
+    huge = {**UNITS, "int": {"low": 1, "high": 10**15}}
+    sweep = sweep_of(sequential(), {"units": huge}, sampler={"type": "grid"})
+    with pytest.raises(InvalidParameter, match="over the limit"):
+        grid(sweep)
