@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import json
-import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from remotefit.errors import JobFailed, RemoteFitError
 from remotefit.http import Event, Http
-from remotefit.keras_bridge import Arrays, compile_spec, is_keras3
+from remotefit.keras_bridge import Arrays, compile_spec, load_remote_weights
 from remotefit.resources import Datasets, Job
 
 SWEEP_FINAL = ("succeeded", "failed", "cancelled")
@@ -196,10 +194,5 @@ def _trained(model: Any, job: Job, http: Http) -> Any:
 
         target = keras.models.model_from_json(json.dumps(spec["model"]))
         target.compile(**{k: v for k, v in spec["compile"].items() if k != "steps_per_execution"})
-    with tempfile.TemporaryDirectory(prefix="remotefit-") as folder:
-        if is_keras3(model):
-            path = job.download_weights(Path(folder) / "best.weights.h5")
-        else:
-            path = job.download_weights(Path(folder) / "best.h5", format="keras2")
-        target.load_weights(path)
+    load_remote_weights(target, job)
     return target

@@ -53,6 +53,7 @@ class Driver:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._specs: dict[str, SweepCreate] = {}
+        self._studies: dict[str, Any] = {}  # Optuna's study objects: its storage holds the state
 
     def drive(self) -> PassReport:
         """One pass over the sweeps with work to do; see the module's docstring."""
@@ -67,8 +68,12 @@ class Driver:
                 with session_scope(url) as session:
                     pending = _pending(session)
                 for sweep_id in pending:
-                    with session_scope(url) as session:
-                        self._drive_one(session, sweep_id, report)
+                    try:
+                        with session_scope(url) as session:
+                            self._drive_one(session, sweep_id, report)
+                    except Exception:  # one sweep's trouble (deleted meanwhile) stops no other
+                        log.warning("sweep %s: pass failed", sweep_id, exc_info=True)
+                        self._studies.pop(sweep_id, None)
             finally:
                 if postgres:
                     lock.execute(text(f"SELECT pg_advisory_unlock({DRIVE_LOCK})"))
@@ -84,9 +89,13 @@ class Driver:
         sweep = session.get(Sweep, sweep_id, populate_existing=True)
         if sweep is None:
             self._specs.pop(sweep_id, None)
+            self._studies.pop(sweep_id, None)
             return
         spec = self._spec(sweep)
-        study = sampling.load(sampling.storage(self.settings.database_url), sweep.id, spec)
+        if sweep_id not in self._studies:
+            store = sampling.storage(self.settings.database_url)
+            self._studies[sweep_id] = sampling.load(store, sweep.id, spec)
+        study = self._studies[sweep_id]
         rows = list(
             session.scalars(select(Trial).where(Trial.sweep_id == sweep.id).order_by(Trial.number))
         )
