@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Body, Query, Request, status
 
 from api.deps import CurrentUser, SessionDep, SettingsDep, StoreDep
+from api.examples import INLINE_JOB
 from api.schemas import Offset
 from api.sweep_schemas import SweepList, SweepRead, SweepSummary
 from models.accounts import audit, quotas
@@ -20,13 +21,22 @@ from models.sweeps.spec import SweepCreate
 router = APIRouter(prefix="/v1/sweeps", tags=["sweeps"])
 Status = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 
+# Sent as it is with "Try it out": the inline seed example, searched over its first layer's
+# width, the optimizer's learning rate and the batch size.
 SWEEP_EXAMPLE = Body(
     openapi_examples={
         "width and learning rate": {
-            "summary": "search a layer's units and the learning rate, ASHA pruning",
+            "summary": "The inline seed example: units, learning rate, batch size; ASHA",
             "value": {
-                "name": "mlp-width",
-                "base": {"<a whole job spec, as for POST /v1/jobs>": "..."},
+                "name": "seed-width",
+                "base": {
+                    **INLINE_JOB,
+                    "compile": {
+                        "loss": "binary_crossentropy",
+                        "metrics": ["accuracy"],
+                        "optimizer": {"class_name": "RMSprop", "config": {"learning_rate": 0.001}},
+                    },
+                },
                 "parameters": {
                     "units": {
                         "target": "/model/config/layers/@dense/config/units",
@@ -36,11 +46,12 @@ SWEEP_EXAMPLE = Body(
                         "target": "/compile/optimizer/config/learning_rate",
                         "float": {"low": 1e-4, "high": 1e-1, "log": True},
                     },
+                    "batch": {"target": "/fit/batch_size", "categorical": [1, 2, 4]},
                 },
-                "objective": {"metric": "val_loss", "direction": "minimize"},
+                "objective": {"metric": "loss", "direction": "minimize"},
                 "sampler": {"type": "tpe", "seed": 7},
                 "pruner": {"type": "asha", "min_epochs": 1, "reduction_factor": 3},
-                "budget": {"max_trials": 20, "max_concurrent_trials": 2},
+                "budget": {"max_trials": 6, "max_concurrent_trials": 2},
             },
         }
     }
