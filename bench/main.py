@@ -261,8 +261,8 @@ def measure(sizes: Sizes, folder: Path, only: frozenset[str] = frozenset()) -> d
             ("submit_per_s", submitting),
             ("upload_ratio", uploading),
             ("big_data_ratio", big_data),
+            ("sweep", sweeping),  # before status_rps, which adds a user: then tokens are needed
             ("status_rps", status_rate),
-            ("sweep", sweeping),
         ):
             _attempt(figures, name, step, only)
         _dashboard(figures, sizes, folder, redis, only)
