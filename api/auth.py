@@ -2,10 +2,11 @@
 
 An ASGI middleware rather than a route dependency: it runs before the body is read, and a
 dependency's resolution was a fifth of the CPU of a status poll. It accepts a user's token
-(``rf_...``, looked up on every request so that revocation, expiry and a disabled user count
-at once), the server's ``REMOTEFIT_TOKEN`` (an admin), or nothing while the service has no
-users and no token. It checks the route's scope, then the user's request rate, and leaves the
-caller in ``scope["state"]["principal"]`` for ``api.deps.CurrentUser`` and the pages.
+(``rf_...``, looked up in the database and remembered a few seconds, until it expires or any
+token is revoked or user disabled anywhere: ``api.token_memory``), the server's
+``REMOTEFIT_TOKEN`` (an admin), or nothing while the service has no users and no token. It
+checks the route's scope, then the user's request rate, and leaves the caller in
+``scope["state"]["principal"]`` for ``api.deps.CurrentUser`` and the pages.
 
 The token comes as ``Authorization: Bearer`` or, from the dashboard, in the HttpOnly,
 SameSite=Strict cookie its login sets (which /v1 accepts too: an EventSource cannot send
@@ -30,6 +31,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.limits import send_error
 from api.rate import RateLimiter
+from api.token_memory import TokenMemory
 from models.access import SERVICE, Principal
 from models.accounts import tokens, users
 from models.accounts.keys import server_key
@@ -54,6 +56,7 @@ SCOPES = {
     "/v1/datasets": ("datasets:read", "datasets:write"),
     "/v1/models": ("jobs:read", "jobs:read"),
     "/v1/audit": ("admin", "admin"),
+    "/v1/workers": ("admin", "admin"),
 }
 
 
@@ -69,8 +72,11 @@ def required_scope(method: str, path: str) -> str | None:
 class Authenticate:
     """ASGI middleware: find the caller of each /v1 request, or refuse it (401, 403, 429)."""
 
-    def __init__(self, app: ASGIApp, settings: Settings, limiter: RateLimiter) -> None:
+    def __init__(
+        self, app: ASGIApp, settings: Settings, limiter: RateLimiter, tokens: TokenMemory
+    ) -> None:
         self.app = app
+        self.tokens = tokens
         self.service_token = f"bearer {settings.token}".encode() if settings.token else b""
         self.key = server_key(settings)
         self.database_url = settings.database_url
@@ -133,7 +139,13 @@ class Authenticate:
         if self.service_token and hmac.compare_digest(presented, self.service_token):
             return ADMIN
         if given:
-            found = await run_in_threadpool(self._lookup, secret.decode(errors="replace"))
+            text = secret.decode(errors="replace")
+            found = self.tokens.get(text)
+            if found is None:
+                marker = self.tokens.marker()  # before the lookup: a change during it counts
+                found = await run_in_threadpool(self._lookup, text)
+                if found is not None:
+                    self.tokens.keep(text, found, marker)
             if found is None or scheme.lower() != b"bearer":
                 raise _refusal(
                     "This token is unknown, revoked or expired, or its user is disabled."
@@ -248,9 +260,9 @@ def _too_fast(wait: float) -> RateLimited:
     )
 
 
-def install(app: FastAPI, settings: Settings, limiter: RateLimiter) -> None:
+def install(app: FastAPI, settings: Settings, limiter: RateLimiter, tokens: TokenMemory) -> None:
     """Authenticate ``app``'s /v1 routes and declare the scheme in its OpenAPI document."""
-    app.add_middleware(Authenticate, settings=settings, limiter=limiter)
+    app.add_middleware(Authenticate, settings=settings, limiter=limiter, tokens=tokens)
     build = app.openapi
 
     def openapi() -> dict[str, Any]:

@@ -27,15 +27,18 @@ from api.routes import (
     sweep_events,
     sweeps,
     tokens,
+    workers,
 )
 from api.schemas import ERROR_RESPONSES
 from api.sweep_driving import SweepDriver
 from api.sweeping import Sweeper
+from api.token_memory import Marker, TokenMemory
+from models.accounts import changes
 from models.accounts.keys import server_key
 from models.accounts.users import any_users
 from models.data.store import LocalStore
 from models.db import get_engine, session_scope
-from models.jobs.event_signals import event_signals
+from models.jobs.event_signals import EventSignals, event_signals
 from models.jobs.reads import job_reader
 from models.jobs.sweeper import remove_stale_temp_files
 from models.settings import Settings, SettingsError, get_settings
@@ -60,9 +63,18 @@ OPENAPI_TAGS = [
     {"name": "artifacts", "description": "Download trained weights; predict with them."},
     {"name": "sweeps", "description": "Search hyper-parameters: each trial is a job."},
     {"name": "accounts", "description": "The caller, their tokens, and the audit log."},
+    {"name": "workers", "description": "The live workers: devices, state, jobs (admins)."},
     {"name": "health", "description": "Liveness and readiness for orchestrators."},
 ]
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+def accounts_marker(settings: Settings, signals: EventSignals) -> Marker:
+    """What tells the token memory that a token was revoked or a user disabled anywhere."""
+    path = changes.stamp_path(settings.database_url)
+    if path is not None:
+        return lambda: changes.stamp(path)
+    return lambda: signals.count(changes.CHANNEL)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -77,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         sweeper = Sweeper(settings, app.state.celery, app.state.store)
         sweeper.start()
         app.state.dispatcher.start()
+        app.state.event_signals.start()  # the token memory listens for revocations
         app.state.sweep_driver.start()
         yield
         app.state.sweep_driver.stop()
@@ -104,7 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     refuse_open_exposure(settings)
     app.state.token_key = server_key(settings)
     app.state.job_reader = job_reader(settings.database_url, render=jobs.render_job)
-    app.state.event_signals = event_signals(settings.database_url)
+    app.state.event_signals = event_signals(settings.database_url, (changes.CHANNEL,))
     app.state.event_streams = events.OpenStreams()
     errors.install(app)
     app.add_middleware(RequestGuard)  # inside BodyLimit: it reads bodies already bounded
@@ -114,23 +127,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         max_upload_bytes=settings.max_upload_bytes,
     )
     # Routes are matched in order: the most polled first. The docs list tags by OPENAPI_TAGS.
-    for module in (
-        jobs,
-        events,
-        artifacts,
-        sweeps,
-        sweep_events,
-        datasets,
-        models,
-        me,
-        tokens,
-        audit,
-    ):
+    for module in (jobs, events, artifacts, datasets, models, me, tokens, audit, workers):
+        app.include_router(module.router)
+    for module in (sweeps, sweep_events):
         app.include_router(module.router)
     app.include_router(events.every_job)
     app.include_router(health.router)
     site.install(app)
-    auth.install(app, settings, rate_limiter(settings))
+    app.state.token_memory = TokenMemory(accounts_marker(settings, app.state.event_signals))
+    auth.install(app, settings, rate_limiter(settings), app.state.token_memory)
     app.add_middleware(auth.SameOrigin)
     _warm_up(settings)
     return app

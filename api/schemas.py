@@ -108,6 +108,10 @@ class JobSummary(_Read):
     )
     attempts: int
     worker: str | None = Field(description="host:pid of the worker process that ran it last")
+    ran_on: dict[str, Any] | None = Field(
+        description="The worker that ran it last, as `GET /v1/workers` names it (`worker`: its "
+        "id, `name`), and the `devices` it trained on; null until a worker claims it."
+    )
     progress: dict[str, Any]
     error: dict[str, Any] | None
     created_at: datetime
@@ -136,6 +140,7 @@ class JobSummary(_Read):
             "status": job.status,
             "attempts": job.attempts,
             "worker": job.worker,
+            "ran_on": job.ran_on,
             "progress": job.progress or {},
             "error": job.error,
             "created_at": job.created_at,

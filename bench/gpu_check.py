@@ -2,7 +2,8 @@
 
 The seed model and a small convnet (the keras.io MNIST one) trained through an embedded service
 against a direct ``model.fit`` on the same device: ms per step both ways, the GPU's utilisation
-and memory during the served jobs (absent on a CPU), and the devices the worker reports.
+and memory during the served jobs (absent on a CPU), the devices the worker reports, and the
+worker and devices each job ran on.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ def check(rows: int, conv_rows: int, epochs: int, folder: Path) -> dict[str, Any
                 "ratio": ratio["ratio"],
                 "steps_per_execution": ratio["steps_per_execution"],
                 "gpu": job["progress"].get("gpu"),  # absent on a CPU
+                "ran_on": job.get("ran_on"),  # the worker and the devices the job trained on
             }
     finally:
         service.stop()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, or_
@@ -29,6 +30,7 @@ class Principal:
     admin: bool
     scopes: frozenset[str] = field(default_factory=lambda: frozenset(SCOPES))
     token_id: str | None = None
+    expires_at: datetime | None = None  # the token's expiry, if it has one
 
     def may(self, scope: str) -> bool:
         return "admin" in self.scopes or scope in self.scopes

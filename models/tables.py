@@ -68,6 +68,9 @@ class Job(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
     worker: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # The worker (its Celery parent, ``WorkerSlots.worker``) that ran it last, and on what.
+    node: Mapped[str | None] = mapped_column(String(255), nullable=True, index=True)
+    ran_on: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     heartbeat_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     checkpoint_epoch: Mapped[int] = mapped_column(Integer, default=0)
     progress: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
@@ -190,13 +193,18 @@ class AuditEntry(Base):
 
 
 class WorkerSlots(Base):
-    """A worker's training slots, as its heartbeat last reported them."""
+    """A worker (``host:pid`` of its Celery parent): its training slots as its heartbeat last
+    reported them, its Celery name, and the devices its pool process trains on."""
 
     __tablename__ = "worker_slots"
 
     worker: Mapped[str] = mapped_column(String(255), primary_key=True)
     slots: Mapped[int] = mapped_column(Integer, default=1)
     seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    host: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    devices: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 __all__ = [

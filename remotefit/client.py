@@ -63,6 +63,12 @@ class Client:
         result: dict[str, Any] = self.http.json("GET", "/v1/me")
         return result
 
+    def workers(self) -> list[dict[str, Any]]:
+        """The live workers: name, host, devices, ``idle`` or ``busy`` (and the job), jobs done,
+        last heartbeat. Admins only, once the service has users."""
+        items: list[dict[str, Any]] = self.http.json("GET", "/v1/workers")["items"]
+        return items
+
     def inspect(self, model: Any) -> dict[str, Any]:
         """What the server makes of a model (a Keras model, its JSON string or object)."""
         body = model.to_json() if hasattr(model, "to_json") else model

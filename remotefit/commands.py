@@ -22,9 +22,9 @@ from remotefit.resources import Job
 
 EXIT_OK, EXIT_JOB_FAILED, EXIT_REFUSED, EXIT_UNREACHABLE = 0, 1, 2, 3
 COMMANDS = (
-    "submit", "jobs", "show", "watch", "cancel", "weights", "datasets", "inspect", "me", "sweep",
-    "sweeps",
-)  # fmt: skip
+    *("submit", "jobs", "show", "watch", "cancel", "weights", "datasets", "inspect", "me"),
+    *("workers", "sweep", "sweeps"),
+)
 
 
 def add_commands(commands: Any) -> None:
@@ -72,6 +72,7 @@ def add_commands(commands: Any) -> None:
     inspect.add_argument("model", type=Path, help="model.json (model.to_json())")
 
     commands.add_parser("me", parents=[common], help="who the token is: scopes, quotas, use")
+    commands.add_parser("workers", parents=[common], help="live workers: devices, state, jobs")
     sweep_commands.add_commands(commands, common)
 
 
@@ -198,8 +199,20 @@ def _me(client: Client, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _workers(client: Client, args: argparse.Namespace) -> int:
+    found = client.workers()
+    rows = [
+        f"{w['name']:<28} {w['state']:<5} {w['job'] or '-':<32} {w['jobs_done']:>5} done  "
+        f"{w['summary']}"
+        for w in found
+    ]
+    _print(args, found, "\n".join(rows) or "no live worker")
+    return EXIT_OK
+
+
 _HANDLERS = {
     "me": _me,
+    "workers": _workers,
     "submit": _submit,
     "jobs": _jobs,
     "show": _show,

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -57,6 +58,21 @@ def probe() -> dict[str, Any]:
         "gpus": gpus,
         "visible": os.environ.get("CUDA_VISIBLE_DEVICES"),
     }
+
+
+def device_list(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """What a job trains on, for ``GET /v1/workers`` and each job: every GPU TensorFlow sees
+    (name, compute capability, memory where NVML tells it), or else the CPU."""
+    if not report["gpus"]:
+        cpu = platform.processor() or platform.machine()
+        return [{"kind": "CPU", "name": cpu, "cores": os.cpu_count()}]
+    from models.jobs.gpu_telemetry import memory_totals
+
+    memory = memory_totals()
+    return [
+        {"kind": "GPU", **gpu, **({"memory_bytes": memory[i]} if i < len(memory) else {})}
+        for i, gpu in enumerate(report["gpus"])
+    ]
 
 
 def describe(report: dict[str, Any]) -> str:

@@ -50,10 +50,32 @@ def forget_inherited_connections() -> None:
     get_engine(get_settings().database_url).dispose(close=False)
 
 
+DEVICES: list[dict[str, Any]] = []
+"""What this pool process trains on (``worker.device_check.device_list``), once it started."""
+
+
+def report_devices(devices: list[dict[str, Any]]) -> None:
+    """Tell ``GET /v1/workers`` what this worker trains on (its parent is the worker)."""
+    import socket
+
+    from models.db import session_scope
+    from models.jobs.workers import report_devices as record
+    from models.settings import get_settings
+
+    try:
+        with session_scope(get_settings().database_url) as session:
+            record(session, f"{socket.gethostname()}:{os.getppid()}", devices)
+    except Exception:  # the list lacks its devices; training goes on
+        log.warning("could not report this worker's devices", exc_info=True)
+
+
 @worker_process_init.connect
 def _on_process_start(**_: Any) -> None:
-    from worker.device_check import describe, probe
+    from worker.device_check import describe, device_list, probe
 
     forget_inherited_connections()
     configure_devices()
-    log.info("worker process %s ready: %s", os.getpid(), describe(probe()))
+    report = probe()
+    log.info("worker process %s ready: %s", os.getpid(), describe(report))
+    DEVICES[:] = device_list(report)
+    report_devices(DEVICES)

@@ -1,4 +1,4 @@
-"""The worker's slot heartbeat: how many jobs it can train at once, for fair turns.
+"""The worker's heartbeat: how many jobs it can train at once (for fair turns) and its name.
 
 The dispatcher (``models.jobs.turns``) sends a job only to a free slot; a worker that stops
 reporting (killed, unplugged) counts for nothing once a lease has passed. The heartbeat runs on
@@ -19,20 +19,23 @@ from celery.signals import worker_ready, worker_shutdown
 log = logging.getLogger(__name__)
 SLOTS = 1  # one pool process, one job at a time (see remotefit.cli.run_worker)
 _stop = threading.Event()
+_name: list[str] = []  # Celery's name for this worker (remotefit@host), once it is ready
 
 
 def _report(slots: int) -> None:
     from sqlalchemy.orm import Session
 
     from models.db import unpooled_engine
-    from models.jobs.turns import report_slots
+    from models.jobs.workers import report_slots
     from models.settings import get_settings
     from models.tables import utcnow
 
     engine = unpooled_engine(get_settings().database_url)
     try:
         with Session(engine) as session:
-            report_slots(session, f"{socket.gethostname()}:{os.getpid()}", slots, utcnow())
+            host = socket.gethostname()
+            name = _name[0] if _name else None
+            report_slots(session, f"{host}:{os.getpid()}", slots, utcnow(), name, host)
             session.commit()
     finally:
         engine.dispose()
@@ -52,7 +55,9 @@ def _beat() -> None:
 
 
 @worker_ready.connect
-def _on_ready(**_: Any) -> None:
+def _on_ready(sender: Any = None, **_: Any) -> None:
+    if isinstance(getattr(sender, "hostname", None), str):
+        _name[:] = [sender.hostname]
     threading.Thread(target=_beat, name="remotefit-slots", daemon=True).start()
 
 

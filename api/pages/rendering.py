@@ -13,8 +13,9 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.auth import token_required
+from models.access import SERVICE
 from models.errors import NotFound, ServiceError
+from models.jobs import workers
 
 UNKNOWN = "\N{EN DASH}"
 templates = Jinja2Templates(directory=Path(__file__).parent / "templates")
@@ -58,7 +59,9 @@ def size(count: int) -> str:
     return str(count)
 
 
-templates.env.filters.update(duration=duration, metric=metric, when=when, size=size)
+templates.env.filters.update(
+    duration=duration, metric=metric, when=when, size=size, devices=workers.summary
+)
 
 
 def local_path(path: str, default: str = "/") -> str:
@@ -68,7 +71,11 @@ def local_path(path: str, default: str = "/") -> str:
 
 def page(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     """Render template ``name`` with ``context`` and what every page needs."""
-    context.setdefault("token_required", token_required(request.app.state.settings))
+    principal = getattr(request.state, "principal", None)
+    # Logged in: a page the middleware let through for a token, not for an open server (no
+    # users and no token: nothing to log out of) nor the login page itself (no principal).
+    context.setdefault("logged_in", principal is not None and principal is not SERVICE)
+    context.setdefault("admin", principal is not None and principal.may("admin"))
     return templates.TemplateResponse(request, name, context, status_code=status_code)
 
 

@@ -78,6 +78,8 @@ def list_tokens(who: CurrentUser, session: SessionDep) -> list[TokenRead]:
 
 
 @router.delete("/{token_id}", status_code=status.HTTP_204_NO_CONTENT)
-def revoke_token(token_id: str, who: CurrentUser, session: SessionDep) -> None:
+def revoke_token(token_id: str, request: Request, who: CurrentUser, session: SessionDep) -> None:
     """Revoke one of the caller's tokens; it fails from the next request on."""
     tokens.revoke(session, token_id, who.name, None if who.admin else _user(who))
+    session.commit()
+    request.app.state.token_memory.forget()  # announced to every API process; here, at once

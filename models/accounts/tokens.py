@@ -13,7 +13,7 @@ from sqlalchemy import Connection, select
 from sqlalchemy.orm import Session
 
 from models.access import SCOPES, Principal
-from models.accounts import audit, keys
+from models.accounts import audit, changes, keys
 from models.errors import Forbidden, InvalidRequest, NotFound
 from models.tables import ApiToken, User, as_utc, utcnow
 
@@ -99,6 +99,7 @@ def revoke(session: Session, token_id: str, actor: str, user_id: str | None = No
     if token.revoked_at is None:
         token.revoked_at = utcnow()
         audit.record(session, actor, "token.revoke", token_id)
+        changes.announce(session)
     return token
 
 
@@ -132,4 +133,5 @@ def authenticate(session: Session | Connection, key: bytes, secret: str) -> Prin
     if expires_at is not None and as_utc(expires_at) <= utcnow():
         return None
     held = frozenset(scopes) & user_scopes_of(admin)
-    return Principal(user_id, name, admin and "admin" in held, held, token_id)
+    expires = as_utc(expires_at) if expires_at is not None else None
+    return Principal(user_id, name, admin and "admin" in held, held, token_id, expires)

@@ -7,7 +7,7 @@ import re
 from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session
 
-from models.accounts import audit
+from models.accounts import audit, changes
 from models.errors import Conflict, InvalidRequest, NotFound
 from models.tables import Dataset, Job, User
 
@@ -101,6 +101,7 @@ def disable(session: Session, name: str, actor: str) -> User:
     user = get(session, name)
     user.disabled = True
     audit.record(session, actor, "user.disable", name)
+    changes.announce(session)
     return user
 
 

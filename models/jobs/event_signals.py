@@ -9,6 +9,9 @@ nobody polls faster to get there. Polling stays as the floor: on SQLite, and whi
 listening connection is down, a stream reads again after ``events_poll_seconds``; while it is
 up, only every ``LIVE_POLL_SECONDS``, in case a notification were ever lost (each read of a
 stream costs the API a query: at 0.2 s, a 7 s job's stream took 0.19 CPU-s of it).
+
+The same connection counts the notifications of other channels it is asked to (``counted``):
+the API's memory of valid tokens listens for revocations there (``api.token_memory``).
 """
 
 from __future__ import annotations
@@ -39,6 +42,13 @@ class EventSignals(Protocol):
     def poll_seconds(self, fallback: float) -> float:
         """How long a stream may wait for ``changed`` before it reads anyway."""
 
+    def start(self) -> None:
+        """Listen from now on, not from the first stream (where something is ``counted``)."""
+
+    def count(self, channel: str) -> int | None:
+        """Notifications heard on ``channel`` (and reconnections), or None while not listening:
+        unknown, since one may be missed."""
+
     async def close(self) -> None: ...
 
 
@@ -52,6 +62,12 @@ class PollOnly:
     def poll_seconds(self, fallback: float) -> float:
         return fallback
 
+    def start(self) -> None:
+        pass
+
+    def count(self, channel: str) -> int | None:
+        return None
+
     async def close(self) -> None:
         pass
 
@@ -59,16 +75,23 @@ class PollOnly:
 class PostgresSignals:
     """One ``LISTEN`` connection, started with the first stream, reconnecting when it breaks."""
 
-    def __init__(self, database_url: str) -> None:
+    def __init__(self, database_url: str, counted: tuple[str, ...] = ()) -> None:
         self.conninfo = postgres_conninfo(database_url)
         self._changed: dict[str, set[asyncio.Event]] = {}
         self._listening: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()  # the listener is live: streams may poll slowly
+        self.counts = dict.fromkeys(counted, 0)
+
+    def start(self) -> None:
+        if self._listening is None:
+            self._listening = asyncio.create_task(self._listen(), name="event-signals")
+
+    def count(self, channel: str) -> int | None:
+        return self.counts[channel] if self.connected.is_set() else None
 
     @asynccontextmanager
     async def changes(self, job_id: str) -> AsyncIterator[asyncio.Event]:
-        if self._listening is None:
-            self._listening = asyncio.create_task(self._listen(), name="event-signals")
+        self.start()
         changed = asyncio.Event()
         self._changed.setdefault(job_id, set()).add(changed)
         try:
@@ -91,10 +114,16 @@ class PostgresSignals:
                 await asyncio.sleep(RECONNECT_SECONDS)
                 continue
             try:
-                await connection.execute(f"LISTEN {CHANNEL}")
+                for channel in (CHANNEL, *self.counts):
+                    await connection.execute(f"LISTEN {channel}")
+                for channel in self.counts:
+                    self.counts[channel] += 1  # a change may have gone unheard meanwhile
                 self.connected.set()
                 self._wake_all()  # anything committed while no one listened
                 async for notice in connection.notifies():
+                    if notice.channel in self.counts:
+                        self.counts[notice.channel] += 1
+                        continue
                     for changed in self._changed.get(notice.payload, ()):
                         changed.set()
             except Exception as error:
@@ -118,8 +147,8 @@ class PostgresSignals:
             self._listening = None
 
 
-def event_signals(database_url: str) -> EventSignals:
+def event_signals(database_url: str, counted: tuple[str, ...] = ()) -> EventSignals:
     """Signals for this database: notifications on PostgreSQL, polling alone elsewhere."""
     if make_url(database_url).get_backend_name() == "postgresql":
-        return PostgresSignals(database_url)
+        return PostgresSignals(database_url, counted)
     return PollOnly()

@@ -70,3 +70,16 @@ class GpuTelemetry:
             "mean_utilization": round(self.utilization_total / self.samples, 1),
             "peak_memory_bytes": self.peak_memory_bytes,
         }
+
+
+def memory_totals() -> list[int]:
+    """Each visible GPU's memory in bytes, in CUDA's order; empty on a CPU worker."""
+    telemetry = GpuTelemetry.open()
+    if not telemetry.handles:
+        return []
+    import pynvml
+
+    try:
+        return [int(pynvml.nvmlDeviceGetMemoryInfo(h).total) for h in telemetry.handles]
+    except Exception:
+        return []

@@ -27,6 +27,8 @@ def claim(
     lease_seconds: float,
     is_dead: Callable[[str], bool] = lambda _: False,
     saved_epoch: int | None = None,
+    *,
+    ran_on: dict[str, Any] | None = None,
 ) -> str:
     """Take a job for this worker with a compare-and-set on its row.
 
@@ -42,10 +44,12 @@ def claim(
         now, out of attempts) or ``"skipped"`` (someone else has it, or it is final or gone).
     """
     now = utcnow()
+    recorded = {"node": ran_on["worker"], "ran_on": ran_on} if ran_on else {}
     result = session.execute(
         update(Job)
         .where(Job.id == job_id, Job.status == "queued", Job.attempts < max_attempts)
         .values(
+            **recorded,
             status="running",
             attempts=Job.attempts + 1,
             worker=worker,
@@ -83,7 +87,7 @@ def claim(
             Job.worker == job.worker,
             Job.attempts == job.attempts,
         )
-        .values(attempts=Job.attempts + 1, worker=worker, heartbeat_at=now)
+        .values(attempts=Job.attempts + 1, worker=worker, heartbeat_at=now, **recorded)
         .execution_options(synchronize_session=False)
     )
     if getattr(result, "rowcount", 0) != 1:

@@ -45,6 +45,7 @@ class JobRow:
     status: str
     attempts: int
     worker: str | None
+    ran_on: dict[str, Any] | None
     progress: dict[str, Any]
     error: dict[str, Any] | None
     created_at: datetime

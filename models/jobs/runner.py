@@ -211,13 +211,20 @@ def _forget_if_deleted(url: str, store: LocalStore, job_id: str) -> None:
         log.warning("job %s: could not check whether it was deleted", job_id, exc_info=True)
 
 
-def run_job(job_id: str, settings: Settings, worker: str, pruning: Pruning | None = None) -> str:
+def run_job(
+    job_id: str,
+    settings: Settings,
+    worker: str,
+    ran_on: dict[str, Any] | None = None,
+    pruning: Pruning | None = None,
+) -> str:
     """Train job ``job_id`` if this worker wins its claim.
 
     Args:
         job_id: the job to run.
         settings: database, store and limits.
         worker: ``host:pid`` of this worker process, recorded on the job.
+        ran_on: the worker (its Celery parent's ``host:pid``), its name and its devices.
         pruning: makes a sweep trial's epoch-end check (``models.sweeps.pruning``).
 
     Returns:
@@ -236,6 +243,7 @@ def run_job(job_id: str, settings: Settings, worker: str, pruning: Pruning | Non
             settings.lease_seconds,
             process_is_dead,
             checkpoint_epoch,
+            ran_on=ran_on,
         )
         if claim == "exhausted":
             store.remove_temporaries("jobs", job_id)

@@ -181,13 +181,3 @@ def dispatch(
     for job_id in sent:
         send(job_id)
     return sent
-
-
-def report_slots(session: Session, worker: str, slots: int, now: datetime) -> None:
-    """A worker's heartbeat: it has ``slots`` training slots (0 as it stops)."""
-    row = session.get(WorkerSlots, worker)
-    if row is None:
-        session.add(WorkerSlots(worker=worker, slots=slots, seen_at=now))
-    else:
-        row.slots = slots
-        row.seen_at = now

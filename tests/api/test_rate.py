@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 
 import pytest
@@ -47,3 +48,29 @@ def test_redis_bucket_is_shared_by_every_api_process() -> None:
 )
 def test_the_bucket_follows_the_broker(broker: str, kind: type) -> None:
     assert isinstance(rate_limiter(Settings(broker_url=broker)), kind)
+
+
+def test_a_redis_bucket_is_leased_in_small_parts_and_never_overspent() -> None:
+    problem = redis_available()
+    if problem:
+        need(problem)
+    prefix = f"remotefit-test:{uuid.uuid4().hex}"
+
+    async def check() -> None:
+        one = RedisBuckets(REDIS_URL, rate=100.0, burst=100, prefix=prefix)
+        other = RedisBuckets(REDIS_URL, rate=100.0, burst=100, prefix=prefix)
+        assert one.lease == 10  # a tenth of a second of the rate: one round trip per 10
+        assert await _takes(one, "ana", 1) == [0.0]
+        left = float(await one.redis.hget(f"{prefix}:ana", "tokens"))
+        assert 89 <= left < 91  # ten taken at once, nine of them kept in this process
+        # Two API processes taking in turn get the burst between them, and no more.
+        granted, started = 1, time.monotonic()
+        for _ in range(150):
+            granted += sum(w == 0.0 for w in await _takes(one, "ana", 1))
+            granted += sum(w == 0.0 for w in await _takes(other, "ana", 1))
+        refilled = 100 * (time.monotonic() - started)
+        assert 100 <= granted <= 100 + refilled + 1  # the burst, and what refilled meanwhile
+        await one.redis.aclose()
+        await other.redis.aclose()
+
+    asyncio.run(check())

@@ -55,3 +55,4 @@ def test_gpu_check_smoke_run_reports_each_model() -> None:
     for name in ("seed", "conv"):
         assert figures[name]["served_ms_per_step"] > 0 and figures[name]["direct_ms_per_step"] > 0
         assert figures[name]["gpu"] is None  # this machine has no GPU: absent, not zero
+        assert figures[name]["ran_on"]["devices"][0]["kind"] == "CPU"

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.services import Service, embedded
-from worker.device_check import DeviceError, check, describe, probe
+from worker.device_check import DeviceError, check, describe, device_list, probe
 
 CPU_ONLY = {
     "tensorflow": "2.21.0",
@@ -31,6 +31,10 @@ def test_the_report_on_this_cpu_machine() -> None:
     assert report["tensorflow"].startswith("2.21") and report["keras"].startswith("3.15")
     assert report["gpus"] == []  # no GPU here
     assert "trains on the CPU (no GPU visible)" in describe(report)
+    [cpu] = device_list(report)  # what GET /v1/workers and each job show
+    assert cpu["kind"] == "CPU" and cpu["cores"] == os.cpu_count() and cpu["name"]
+    gpus = device_list({**report, "gpus": [{"name": "A100", "compute_capability": "8.0"}] * 2})
+    assert gpus == [{"kind": "GPU", "name": "A100", "compute_capability": "8.0"}] * 2  # no NVML
 
 
 @pytest.mark.parametrize(

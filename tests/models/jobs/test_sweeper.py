@@ -274,7 +274,7 @@ def test_the_checkpoint_file_s_own_epoch_wins_over_the_row(session: Session) -> 
 
 
 def test_workers_gone_for_a_day_are_forgotten(session: Session, settings: Settings) -> None:
-    from models.jobs.turns import report_slots
+    from models.jobs.workers import report_slots
     from models.tables import WorkerSlots
 
     report_slots(session, "gone:1", 1, utcnow() - timedelta(days=2))

@@ -9,7 +9,8 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from models.jobs import records
-from models.jobs.turns import Turn, decayed, dispatch, next_turn, report_slots
+from models.jobs.turns import Turn, decayed, dispatch, next_turn
+from models.jobs.workers import report_slots
 from models.settings import Settings
 from models.tables import Job, User, WorkerSlots, utcnow
 
