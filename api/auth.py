@@ -53,6 +53,7 @@ ADMIN = Principal(None, "admin", admin=True)
 # The scope each resource needs to read (GET) and to change (any other method).
 SCOPES = {
     "/v1/jobs": ("jobs:read", "jobs:write"),
+    "/v1/sweeps": ("jobs:read", "jobs:write"),  # a sweep's trials are jobs
     "/v1/datasets": ("datasets:read", "datasets:write"),
     "/v1/models": ("jobs:read", "jobs:read"),
     "/v1/audit": ("admin", "admin"),

@@ -24,10 +24,13 @@ from api.routes import (
     jobs,
     me,
     models,
+    sweep_events,
+    sweeps,
     tokens,
     workers,
 )
 from api.schemas import ERROR_RESPONSES
+from api.sweep_driving import SweepDriver
 from api.sweeping import Sweeper
 from api.token_memory import Marker, TokenMemory
 from models.accounts import changes
@@ -58,6 +61,7 @@ OPENAPI_TAGS = [
     {"name": "models", "description": "Check a model JSON before training it."},
     {"name": "jobs", "description": "Submit, watch, cancel and delete training jobs."},
     {"name": "artifacts", "description": "Download trained weights; predict with them."},
+    {"name": "sweeps", "description": "Search hyper-parameters: each trial is a job."},
     {"name": "accounts", "description": "The caller, their tokens, and the audit log."},
     {"name": "workers", "description": "The live workers: devices, state, jobs (admins)."},
     {"name": "health", "description": "Liveness and readiness for orchestrators."},
@@ -86,7 +90,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         sweeper.start()
         app.state.dispatcher.start()
         app.state.event_signals.start()  # the token memory listens for revocations
+        app.state.sweep_driver.start()
         yield
+        app.state.sweep_driver.stop()
         app.state.dispatcher.stop()
         sweeper.stop()
         await app.state.job_reader.close()
@@ -106,6 +112,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.store = LocalStore(settings.store_root)
     app.state.celery = create_celery(settings)
     app.state.dispatcher = Dispatcher(settings, app.state.celery)
+    app.state.sweep_driver = SweepDriver(settings, app.state.dispatcher.wake)
     get_engine(settings.database_url)  # creates the tables; fails fast on a bad URL
     refuse_open_exposure(settings)
     app.state.token_key = server_key(settings)
@@ -121,6 +128,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     # Routes are matched in order: the most polled first. The docs list tags by OPENAPI_TAGS.
     for module in (jobs, events, artifacts, datasets, models, me, tokens, audit, workers):
+        app.include_router(module.router)
+    for module in (sweeps, sweep_events):
         app.include_router(module.router)
     app.include_router(events.every_job)
     app.include_router(health.router)

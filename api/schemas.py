@@ -108,7 +108,9 @@ class JobLinks(BaseModel):
 class JobSummary(_Read):
     id: str
     name: str | None
-    status: str = Field(description="queued → running → succeeded | failed | cancelled")
+    status: str = Field(
+        description="queued → running → succeeded | failed | cancelled (| pruned, a sweep's trial)"
+    )
     attempts: int
     worker: str | None = Field(description="host:pid of the worker process that ran it last")
     ran_on: dict[str, Any] | None = Field(
@@ -122,6 +124,7 @@ class JobSummary(_Read):
     finished_at: datetime | None
     timings: dict[str, float | None]
     links: JobLinks
+    sweep: str | None = Field(default=None, description="The sweep this job is a trial of.")
 
     @classmethod
     def fields_of(cls, job: Job | JobRow) -> dict[str, Any]:
@@ -150,6 +153,7 @@ class JobSummary(_Read):
             "finished_at": job.finished_at,
             "timings": records.durations(job),
             "links": links,
+            "sweep": job.sweep,
         }
 
     @classmethod

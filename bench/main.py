@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from api.examples import INLINE_JOB
-from bench import dashboard, dispatch, status, steps, training, transfer
+from bench import dashboard, dispatch, status, steps, sweep, training, transfer
 from bench.common import seed_arrays, upload_arrays, wait_final
 from tests.services import REDIS_URL, Service, distributed, drop_postgres_database, embedded
 
@@ -45,12 +45,14 @@ class Sizes:
     chart_points: int
     chart_appends: int
     row_epochs: int
+    sweep_trials: int = 30
+    sweep_rows: int = 4_000
 
 
 FULL = Sizes(
     9, 64_000, 6, 15, 50, 100, 100, 1024, 2048, 5.0, 5, 6_400, 3, 20, 10_000, 50, 100_000, 100, 20
 )
-SMOKE = Sizes(1, 2_000, 2, 1, 3, 3, 3, 8, 8, 0.5, 1, 512, 1, 2, 200, 3, 1_000, 5, 3)
+SMOKE = Sizes(1, 2_000, 2, 1, 3, 3, 3, 8, 8, 0.5, 1, 512, 1, 2, 200, 3, 1_000, 5, 3, 3, 256)
 
 TARGETS = {
     "overhead_s.redis": ("<=", 0.3),
@@ -73,6 +75,9 @@ TARGETS = {
     "chart_append_ms_p95": ("<=", 16),
     "epoch_to_row_ms_p95": ("<=", 1000),
     "dashboard_list_ms_p50": ("<=", 50),
+    "sweep_epoch_ratio": ("<=", 0.45),
+    "sweep_best_gap": ("<=", 0.02),
+    "sweep_overhead_s": ("<=", 0.5),
 }
 
 
@@ -124,6 +129,7 @@ MEASUREMENTS = (
     "chart_append_ms_p95",
     "epoch_to_row_ms_p95",
     "dashboard_list_ms_p50",
+    "sweep",
 )
 """What ``--only`` can pick: each runs as one step and may set several figures."""
 
@@ -240,6 +246,12 @@ def measure(sizes: Sizes, folder: Path, only: frozenset[str] = frozenset()) -> d
             figures["auth_status_ratio"] = with_token / rates["service_rps"]
             figures["details"]["status"]["token_rps"] = with_token
 
+        def sweeping() -> None:
+            found = sweep.sweep_figures(client, folder, sizes.sweep_trials, sizes.sweep_rows)
+            for key in ("sweep_epoch_ratio", "sweep_best_gap", "sweep_overhead_s"):
+                figures[key] = found[key]
+            figures["details"]["sweep"] = found["details"]
+
         for name, step in (
             ("step_ratio", same_settings),
             ("step_ratio_auto", auto),
@@ -249,6 +261,7 @@ def measure(sizes: Sizes, folder: Path, only: frozenset[str] = frozenset()) -> d
             ("submit_per_s", submitting),
             ("upload_ratio", uploading),
             ("big_data_ratio", big_data),
+            ("sweep", sweeping),  # before status_rps, which adds a user: then tokens are needed
             ("status_rps", status_rate),
         ):
             _attempt(figures, name, step, only)

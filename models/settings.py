@@ -51,6 +51,7 @@ class Settings(BaseSettings):
         default=24 * 3600.0, gt=0, description="Half-life of GPU time in fair turns."
     )
     dispatch_seconds: float = Field(default=0.2, gt=0, description="Dispatcher's period.")
+    drive_seconds: float = Field(default=0.25, gt=0, description="Sweep driver's period.")
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
 

@@ -6,11 +6,21 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Integer, String
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-FINAL = ("succeeded", "failed", "cancelled")
-"""The statuses a job never leaves."""
+FINAL = ("succeeded", "failed", "cancelled", "pruned")
+"""The statuses a job never leaves (``pruned``: a sweep's trial stopped early as weak)."""
 
 
 def new_id() -> str:
@@ -77,6 +87,8 @@ class Job(Base):
     owner: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
     # When the dispatcher handed it to Celery (None: still waiting for its turn).
     dispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # The sweep this job is a trial of (None: a job of its own).
+    sweep: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
 
 
 class JobEvent(Base):
@@ -90,6 +102,45 @@ class JobEvent(Base):
     )
     type: Mapped[str] = mapped_column(String(32))
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class Sweep(Base):
+    """A hyper-parameter search: its request, where it stands; its trials are jobs."""
+
+    __tablename__ = "sweeps"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    name: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    status: Mapped[str] = mapped_column(String(16), index=True, default="queued")
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)  # the request, base included
+    owner: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    error: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, index=True
+    )
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class Trial(Base):
+    """One trial of a sweep: Optuna's trial ``number``, its parameters and its job."""
+
+    __tablename__ = "sweep_trials"
+    __table_args__ = (UniqueConstraint("sweep_id", "number"),)  # a trial is created once
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    sweep_id: Mapped[str] = mapped_column(
+        String(32), ForeignKey("sweeps.id", ondelete="CASCADE"), index=True
+    )
+    number: Mapped[int] = mapped_column(Integer)
+    job_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    params: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    epochs: Mapped[int] = mapped_column(Integer, default=0)
+    # Whether Optuna was told how it ended (the row is the truth; Optuna learns from it).
+    told: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -163,6 +214,8 @@ __all__ = [
     "Dataset",
     "Job",
     "JobEvent",
+    "Sweep",
+    "Trial",
     "User",
     "WorkerSlots",
     "as_utc",

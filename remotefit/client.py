@@ -26,6 +26,7 @@ from remotefit.keras_bridge import (
 )
 from remotefit.progress import Progress
 from remotefit.resources import Datasets, Job, Jobs
+from remotefit.sweeps import SweepResult, Sweeps, objective_of, search
 
 
 @dataclass
@@ -46,6 +47,7 @@ class Client:
         self.http = Http(url, token, timeout)
         self.datasets = Datasets(self.http)
         self.jobs = Jobs(self.http)
+        self.sweeps = Sweeps(self.http)
 
     def __enter__(self) -> Client:
         return self
@@ -153,6 +155,47 @@ class Client:
             job=job,
             epoch=list(range(initial_epoch, initial_epoch + count)),
         )
+
+    def sweep(
+        self,
+        model: Any,
+        x: Any = None,
+        y: Any = None,
+        *,
+        parameters: dict[str, Any],
+        objective: str | dict[str, Any] = "val_loss",
+        epochs: int = 1,
+        batch_size: int | None = None,
+        validation_split: float = 0.0,
+        validation_data: Any = None,
+        sampler: dict[str, Any] | None = None,
+        pruner: dict[str, Any] | None = None,
+        max_trials: int = 10,
+        max_concurrent_trials: int = 1,
+        name: str | None = None,
+        verbose: int | str = 1,
+    ) -> SweepResult:
+        """Search ``parameters`` (as in ``POST /v1/sweeps``: JSON Pointers into the job the
+        local model and arrays make) on the server; returns the best trial, with a model
+        trained to its weights (``result.model``: the local model itself when no parameter
+        changes the model's JSON). ``objective`` is a History key (``val_accuracy`` is
+        maximized, ``val_loss`` minimized) or ``{"metric", "direction"}``."""
+        arrays = Arrays()
+        data: dict[str, Any] = {"train": arrays.split("", x, y)}
+        if validation_data is not None:
+            data["validation"] = arrays.split("val_", *validation_data)
+        fit: dict[str, Any] = {"epochs": epochs, "batch_size": batch_size or 32}
+        if validation_split:
+            fit["validation_split"] = validation_split
+        sweep = {
+            "name": name,
+            "parameters": parameters,
+            "objective": objective_of(objective),
+            "sampler": sampler or {"type": "tpe"},
+            "pruner": pruner or {"type": "none"},
+            "budget": {"max_trials": max_trials, "max_concurrent_trials": max_concurrent_trials},
+        }
+        return search(self.http, model, data, arrays, fit, sweep, verbose)
 
     def evaluate(
         self,

@@ -12,6 +12,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from remotefit import sweep_commands
+from remotefit.cli_common import print_as_asked as _print
+from remotefit.cli_common import refer_to_uploads
 from remotefit.client import Client
 from remotefit.errors import RemoteFitError
 from remotefit.progress import Progress
@@ -20,7 +23,7 @@ from remotefit.resources import Job
 EXIT_OK, EXIT_JOB_FAILED, EXIT_REFUSED, EXIT_UNREACHABLE = 0, 1, 2, 3
 COMMANDS = (
     *("submit", "jobs", "show", "watch", "cancel", "weights", "datasets", "inspect", "me"),
-    "workers",
+    *("workers", "sweep", "sweeps"),
 )
 
 
@@ -43,7 +46,9 @@ def add_commands(commands: Any) -> None:
     submit.add_argument("--watch", action="store_true", help="follow it until it ends")
 
     jobs = commands.add_parser("jobs", parents=[common], help="list jobs, newest first")
-    jobs.add_argument("--status", choices=["queued", "running", "succeeded", "failed", "cancelled"])
+    jobs.add_argument(
+        "--status", choices=["queued", "running", "succeeded", "failed", "cancelled", "pruned"]
+    )
     jobs.add_argument("--limit", type=int, default=20)
 
     for name, text in (
@@ -68,6 +73,7 @@ def add_commands(commands: Any) -> None:
 
     commands.add_parser("me", parents=[common], help="who the token is: scopes, quotas, use")
     commands.add_parser("workers", parents=[common], help="live workers: devices, state, jobs")
+    sweep_commands.add_commands(commands, common)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -83,23 +89,9 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_REFUSED
 
 
-def _print(args: argparse.Namespace, data: Any, text: str) -> None:
-    print(json.dumps(data, indent=2) if args.json else text)
-
-
 def _submit(client: Client, args: argparse.Namespace) -> int:
     spec = json.loads(args.spec.read_text())
-    uploaded = {str(path): client.datasets.upload(path)["id"] for path in args.data}
-    for split in (spec.get("data") or {}).values():
-        if not isinstance(split, dict):
-            continue
-        reference = split.get("dataset")
-        if isinstance(reference, str) and reference.startswith("@"):
-            if reference[1:] not in uploaded:
-                raise ValueError(f"{reference} is not among the --data files {list(uploaded)}")
-            split["dataset"] = uploaded[reference[1:]]
-        elif reference is None and len(uploaded) == 1 and isinstance(split.get("x"), str):
-            split["dataset"] = next(iter(uploaded.values()))
+    refer_to_uploads(client, spec, args.data)
     job = client.jobs.submit(spec)
     if not args.watch:
         _print(args, job.data, job.id)
@@ -229,4 +221,6 @@ _HANDLERS = {
     "weights": _weights,
     "datasets": _datasets,
     "inspect": _inspect,
+    "sweep": lambda client, args: sweep_commands.run(client, args),
+    "sweeps": lambda client, args: sweep_commands.run(client, args),
 }

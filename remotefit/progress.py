@@ -45,7 +45,7 @@ class Progress:
             else:
                 print(self._epoch_line(epoch, data.get("seconds"), logs), flush=True)
             self.bar = None
-        elif event.type == "status" and data.get("status") in ("failed", "cancelled"):
+        elif event.type == "status" and data.get("status") in ("failed", "cancelled", "pruned"):
             print(f"\njob {data['status']}: {(data.get('error') or {}).get('message', '')}")
 
     def _epoch_line(self, epoch: int, seconds: float | None, logs: list[tuple[str, float]]) -> str:

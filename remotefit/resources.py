@@ -14,7 +14,7 @@ from remotefit.errors import JobFailed, RemoteFitError
 from remotefit.http import Event, Http
 from remotefit.upload import FileBody
 
-FINAL = ("succeeded", "failed", "cancelled")
+FINAL = ("succeeded", "failed", "cancelled", "pruned")
 
 
 class Datasets:

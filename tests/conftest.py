@@ -18,7 +18,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from tests.services import RUNNING, Service, distributed, drop_postgres_database, embedded
 
-FINAL = ("succeeded", "failed", "cancelled")
+FINAL = ("succeeded", "failed", "cancelled", "pruned")
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -21,11 +21,18 @@ def train(self: Task, job_id: str) -> str:
 
     from models.jobs.runner import run_job
     from models.settings import get_settings
+    from models.sweeps.pruning import judge_for
     from worker.process import DEVICES
 
     host = socket.gethostname()
     # The worker is this pool process's parent (worker.slots); the job keeps what it ran on.
     ran_on = {"worker": f"{host}:{os.getppid()}", "name": self.request.hostname, "devices": DEVICES}
     return call_on_fresh_thread(
-        run_job, job_id, get_settings(), f"{host}:{os.getpid()}", ran_on, name=f"job-{job_id[:8]}"
+        run_job,
+        job_id,
+        get_settings(),
+        f"{host}:{os.getpid()}",
+        ran_on,
+        judge_for,
+        name=f"job-{job_id[:8]}",
     )

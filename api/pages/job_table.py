@@ -15,7 +15,7 @@ from models.jobs import records
 from models.tables import Job
 
 PAGE_SIZE = 50
-STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
+STATUSES = ("queued", "running", "succeeded", "failed", "cancelled", "pruned")
 SORTS = {
     "submitted": Job.created_at,
     "name": Job.name,

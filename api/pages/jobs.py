@@ -20,7 +20,7 @@ from models.errors import Conflict
 from models.jobs import records
 
 router = APIRouter(include_in_schema=False)
-FINAL = ("succeeded", "failed", "cancelled")
+FINAL = ("succeeded", "failed", "cancelled", "pruned")
 
 
 @router.get("/", response_class=HTMLResponse)

@@ -11,7 +11,7 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from api.pages import datasets, docs, jobs, login, submit, workers
+from api.pages import datasets, docs, jobs, login, submit, sweeps, workers
 from api.pages.rendering import install_not_found
 
 STATIC = Path(__file__).parent / "static"
@@ -20,6 +20,6 @@ STATIC = Path(__file__).parent / "static"
 def install(app: FastAPI) -> None:
     """Serve the static files, the docs and the dashboard's pages on ``app``."""
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    for module in (docs, login, jobs, datasets, submit, workers):
+    for module in (docs, login, jobs, datasets, submit, workers, sweeps):
         app.include_router(module.router)
     install_not_found(app)

@@ -18,7 +18,7 @@ from models.jobs.validation import check_job, referenced_datasets
 from models.spec import JobCreate
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
-Status = Literal["queued", "running", "succeeded", "failed", "cancelled"]
+Status = Literal["queued", "running", "succeeded", "failed", "cancelled", "pruned"]
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)

@@ -14,9 +14,9 @@ from models.access import Principal, fetch, in_use, readable, visible
 from models.data.datasets import ArrayReader, inspect_file
 from models.data.formats import format_for
 from models.data.store import LocalStore
-from models.errors import DatasetNotFound
+from models.errors import Conflict, DatasetNotFound
 from models.settings import Settings
-from models.tables import FINAL, Dataset, Job, new_id
+from models.tables import FINAL, Dataset, Job, Sweep, new_id
 
 
 def data_file(fmt: str) -> str:
@@ -139,9 +139,15 @@ def delete(session: Session, store: LocalStore, dataset_id: str, who: Principal)
 
     Raises:
         DatasetNotFound: no such dataset.
-        Conflict: an unfinished job references it.
+        Conflict: an unfinished job or sweep references it.
     """
     dataset = get(session, dataset_id, who, write=True)
+    sweeps = session.scalars(select(Sweep).where(Sweep.status.in_(("queued", "running"))))
+    if any(dataset_id in _datasets_of((sweep.spec or {}).get("base") or {}) for sweep in sweeps):
+        raise Conflict(  # its next trials will need it
+            f"Dataset {dataset_id} is used by an unfinished sweep; cancel the sweep or wait for "
+            "it to end (`GET /v1/sweeps`), then delete it."
+        )
     unfinished = session.scalars(select(Job).where(Job.status.not_in(FINAL)))
     users = [job for job in unfinished if dataset_id in _datasets_of(job.spec)]
     if users:  # a shared dataset may be in other users' jobs

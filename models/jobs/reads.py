@@ -55,6 +55,7 @@ class JobRow:
     history: dict[str, Any]
     evaluation: dict[str, Any] | None
     owner: str | None
+    sweep: str | None
 
 
 _TABLE = Job.__table__

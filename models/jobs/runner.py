@@ -12,6 +12,7 @@ import logging
 import os
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +37,10 @@ if TYPE_CHECKING:
     import keras
 
 log = logging.getLogger(__name__)
+EpochJudge = Callable[[int, dict[str, Any]], bool]
+"""A sweep trial's pruning check: given a finished epoch (0-based) and its logs, True to stop."""
+Pruning = Callable[[Settings, str], EpochJudge | None]
+"""Makes the pruning check of a job (None for a job that is no sweep's trial)."""
 
 
 def process_is_dead(worker: str) -> bool:
@@ -64,6 +69,7 @@ class _Reporter:
         monitor: JobMonitor,
         worker: str,
         start_weights: list[Any],
+        judge: EpochJudge | None = None,
     ) -> None:
         self.url = settings.database_url
         self.store = store
@@ -77,6 +83,7 @@ class _Reporter:
         # in memory: a cancelled or timed-out job ends with them, whatever the checkpoint's age.
         self.epoch_weights = start_weights
         self.steps_per_execution: int | None = None
+        self.judge = judge
 
     def execution(self, steps_per_execution: int) -> None:
         self.steps_per_execution = steps_per_execution
@@ -94,6 +101,10 @@ class _Reporter:
         )
         self.epoch_weights = model.get_weights()
         self.monitor.update(epoch=epoch + 1, epochs=self.epochs, step=0)
+        if self.judge is not None and self.judge(epoch, logs):
+            self.monitor.stop_reason = self.monitor.stop_reason or "pruned"
+            self.monitor.write_epochs()  # the pruned epoch is in the history before the end
+            return
         # Writing a checkpoint costs about as much as a short epoch, so it is written at most
         # every checkpoint_seconds: a killed job loses at most that much training.
         if epoch + 1 < self.epochs and (
@@ -201,7 +212,11 @@ def _forget_if_deleted(url: str, store: LocalStore, job_id: str) -> None:
 
 
 def run_job(
-    job_id: str, settings: Settings, worker: str, ran_on: dict[str, Any] | None = None
+    job_id: str,
+    settings: Settings,
+    worker: str,
+    ran_on: dict[str, Any] | None = None,
+    pruning: Pruning | None = None,
 ) -> str:
     """Train job ``job_id`` if this worker wins its claim.
 
@@ -210,6 +225,7 @@ def run_job(
         settings: database, store and limits.
         worker: ``host:pid`` of this worker process, recorded on the job.
         ran_on: the worker (its Celery parent's ``host:pid``), its name and its devices.
+        pruning: makes a sweep trial's epoch-end check (``models.sweeps.pruning``).
 
     Returns:
         The job's final status, or ``"skipped"``/``"lost"`` when another worker has it.
@@ -267,8 +283,14 @@ def run_job(
             if initial_epoch > spec.fit.initial_epoch:
                 _restore(model, store, job_id)
                 log.info("job %s: resumed from epoch %d", job_id, initial_epoch)
+        judge = None
+        if pruning is not None:
+            try:
+                judge = pruning(settings, job_id)
+            except Exception:  # a sweep's bookkeeping must not fail its trial: train unpruned
+                log.warning("job %s: no pruning check", job_id, exc_info=True)
         reporter = _Reporter(
-            settings, store, job_id, spec.fit.epochs, monitor, worker, model.get_weights()
+            settings, store, job_id, spec.fit.epochs, monitor, worker, model.get_weights(), judge
         )
         with session_scope(url) as session:
             outcome = train_and_evaluate(
@@ -308,8 +330,8 @@ def run_job(
         monitor.stop()
         _forget_if_deleted(url, store, job_id)
     status, failure = "succeeded", None
-    if stop == "cancelled":
-        status = "cancelled"
+    if stop in ("cancelled", "pruned"):
+        status = stop
     elif stop == "time_limit":
         status = "failed"
         failure = _time_limit_error(time_limit, monitor.progress.get("epoch", 0))

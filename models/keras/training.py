@@ -124,6 +124,9 @@ class _ServiceCallback:
                 seconds, self.mark = now - self.mark, now
                 if not self.stopped:  # an epoch cut short is not recorded nor checkpointed
                     reporter.epoch_end(self.model, epoch, dict(logs or {}), seconds)
+                    if reporter.stop_reason() == "pruned":  # a weak trial ends with this epoch
+                        self.stopped = True
+                        self.model.stop_training = True
 
         return Callback()
 

@@ -5,7 +5,7 @@
   "use strict";
   const rows = new Map([...document.querySelectorAll("#jobs tr[data-job]")].map((r) => [r.dataset.job, r]));
   const notice = document.getElementById("list-notice");
-  const FINAL = new Set(["succeeded", "failed", "cancelled"]);
+  const FINAL = new Set(["succeeded", "failed", "cancelled", "pruned"]);
   const fresh = new Set();
 
   function cell(row, name) {
