@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import signal
 import sys
 import tempfile
@@ -139,6 +140,12 @@ def _chosen(name: str, only: frozenset[str]) -> bool:
     return not only or any(name == pick or name.startswith(f"{pick}.") for pick in only)
 
 
+# A Redis database of its own (1-15): Celery's control commands (pausing the workers for
+# submit_per_s) reach every worker of a database, and a test run's or another bench run's
+# workers, told to consume this run's queue, took its jobs and dropped them (minutes lost).
+BENCH_REDIS = f"{REDIS_URL.rsplit('/', 1)[0]}/{1 + os.getpid() % 15}"
+
+
 def _attempt(
     figures: dict[str, Any], name: str, measure: Callable[[], None], only: frozenset[str]
 ) -> None:
@@ -156,7 +163,7 @@ def measure(sizes: Sizes, folder: Path, only: frozenset[str] = frozenset()) -> d
     (folder / "embedded").mkdir()
     (folder / "redis").mkdir()
     local = embedded(folder / "embedded", **SERVICE_SETTINGS)
-    redis, database = distributed(folder / "redis", "redis", **SERVICE_SETTINGS)
+    redis, database = distributed(folder / "redis", "redis", BENCH_REDIS, **SERVICE_SETTINGS)
     services: list[Service] = [local, redis]
     try:
         for service in services:
@@ -214,7 +221,7 @@ def measure(sizes: Sizes, folder: Path, only: frozenset[str] = frozenset()) -> d
 
         def submitting() -> None:
             dataset = upload_arrays(client, folder, "submit", **seed_arrays())
-            with dispatch.consumers_paused(REDIS_URL, redis.env["REMOTEFIT_QUEUE"]):
+            with dispatch.consumers_paused(BENCH_REDIS, redis.env["REMOTEFIT_QUEUE"]):
                 figures["submit_per_s"] = dispatch.submit_per_s(client, dataset, sizes.submissions)
             figures["inspect_ms_p50"] = dispatch.inspect_ms(client, sizes.inspections)
 

@@ -7,13 +7,21 @@ import time
 from collections.abc import AsyncGenerator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from sqlalchemy import func, select
 
 from api.deps import CurrentUser, SettingsDep
-from api.routes.events import EVENTS_PAGE, _check_stream_room, _counted, _event_id, _frame
+from api.routes.events import (
+    EVENTS_PAGE,
+    LastEventId,
+    _event_bound,
+    _event_id,
+    _EventStream,
+    _frame,
+    _take_stream_room,
+)
 from api.schemas import MAX_EVENT_ID
 from models.db import get_read_engine, read_errors, session_scope
 from models.settings import Settings
@@ -39,7 +47,7 @@ def _read(settings: Settings, sweep_id: str, after: int, metric: str) -> tuple[A
             .join(Trial, Trial.job_id == JobEvent.job_id)
             .where(
                 Trial.sweep_id == sweep_id,
-                JobEvent.id > after,
+                JobEvent.id > _event_bound(after),
                 JobEvent.type.in_(("status", "epoch")),
             )
             .order_by(JobEvent.id)
@@ -87,14 +95,17 @@ async def _frames(
 @router.get(
     "/{sweep_id}/events",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}}},
+    responses={
+        200: {"content": {"text/event-stream": {}}},
+        429: {"description": "REMOTEFIT_MAX_EVENT_STREAMS streams are open already."},
+    },
 )
 async def sweep_events(
     sweep_id: str,
     request: Request,
     settings: SettingsDep,
     who: CurrentUser,
-    last_event_id: Annotated[str | None, Header()] = None,
+    last_event_id: LastEventId = "",
     after: Annotated[
         int | None, Query(ge=0, le=MAX_EVENT_ID, description="Resume after this event id.")
     ] = None,
@@ -108,11 +119,11 @@ async def sweep_events(
             sweep = records.get(session, sweep_id, who)
             return str((sweep.spec.get("objective") or {}).get("metric", "loss"))
 
-    start = after or 0 if last_event_id is None else _event_id(last_event_id)
-    _check_stream_room(request, settings)
-    metric = await run_in_threadpool(check)
-    return StreamingResponse(
-        _counted(request, _frames(request, settings, sweep_id, start, metric)),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    start = _event_id(last_event_id) if last_event_id else after or 0
+    streams = _take_stream_room(request, settings)
+    try:
+        metric = await run_in_threadpool(check)
+    except BaseException:
+        streams.release()  # no stream: a 404 (or a 503) holds no place
+        raise
+    return _EventStream(streams, _frames(request, settings, sweep_id, start, metric))

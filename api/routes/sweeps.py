@@ -67,7 +67,12 @@ def submit_sweep(
     who: CurrentUser,
 ) -> SweepRead:
     """Check a sweep fully (its base as a job, every target, the corners of the space), then
-    queue it; its trials are jobs, started a few at a time. A bad sweep creates nothing."""
+    queue it; its trials are jobs, started a few at a time. A bad sweep creates nothing.
+
+    Beyond this schema: `base` is checked as `POST /v1/jobs` checks a job, each target must
+    resolve in it to a value of the parameter's type (never a `class_name`, `module` or
+    `registered_name`), and every corner of the space must pass as a job (a 422 names the
+    parameter)."""
 
     def weights_exist(spec: JobCreate) -> None:
         if spec.initial_weights is not None:

@@ -36,6 +36,8 @@ SEMANTIC = {
     "POST /v1/datasets": "a readable .npz/.npy/.h5/.csv file",
     # x must have the trained model's input shape (or name arrays of a dataset that do).
     "POST /v1/jobs/{job_id}/predict": "x of the trained model's input shape",
+    # A sweep's base is a whole job (as POST /v1/jobs), and its targets must resolve in it.
+    "POST /v1/sweeps": "a base job Keras can build, and targets that resolve in it",
 }
 
 
