@@ -6,7 +6,7 @@ import tempfile
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Self
 
 import numpy as np
 
@@ -55,8 +55,11 @@ class Datasets:
         self._http.request("DELETE", f"/v1/datasets/{dataset_id}")
 
 
-class Job:
-    """A submitted job: its latest known state in ``data``, and what can be done with it."""
+class Remote:
+    """Something submitted that runs on the server (a job, a sweep): its latest known state in
+    ``data``; follow it, wait for its end, cancel or delete it."""
+
+    collection: ClassVar[str]  # its URL's collection: /v1/{collection}/{id}
 
     def __init__(self, http: Http, data: dict[str, Any]) -> None:
         self._http = http
@@ -70,43 +73,54 @@ class Job:
     def status(self) -> str:
         return str(self.data["status"])
 
-    def __repr__(self) -> str:
-        return f"<Job {self.id} {self.status}>"
+    @property
+    def _url(self) -> str:
+        return f"/v1/{self.collection}/{self.id}"
 
-    def refresh(self) -> Job:
-        self.data = self._http.json("GET", f"/v1/jobs/{self.id}")
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.id} {self.status}>"
+
+    def refresh(self) -> Self:
+        self.data = self._http.json("GET", self._url)
         return self
 
     def events(self, after: int = 0) -> Iterator[Event]:
-        """Live events until the job ends (status, progress, epoch, evaluation)."""
-        return self._http.events(f"/v1/jobs/{self.id}/events", after)
+        """Live events until it ends."""
+        return self._http.events(f"{self._url}/events", after)
 
-    def wait(self, timeout: float | None = None, raise_on_failure: bool = True) -> Job:
-        """Block until the job is final; ``JobFailed`` if it did not succeed."""
+    def wait(self, timeout: float | None = None, raise_on_failure: bool = True) -> Self:
+        """Block until it has ended; ``JobFailed`` if it did not succeed."""
         deadline = None if timeout is None else time.monotonic() + timeout
+        name = type(self).__name__
         for _ in self.events():
             if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(f"job {self.id} still {self.status} after {timeout}s")
+                raise TimeoutError(f"{name.lower()} {self.id} still {self.status} after {timeout}s")
         self.refresh()
         if raise_on_failure and self.status != "succeeded":
             error = self.data.get("error") or {}
             raise JobFailed(
-                f"Job {self.id} ended {self.status}: {error.get('message', 'no message')}",
+                f"{name} {self.id} ended {self.status}: {error.get('message', 'no message')}",
                 code=str(error.get("code", self.status)),
                 detail=self.data,
             )
         return self
 
-    def cancel(self) -> Job:
+    def cancel(self) -> Self:
         try:
-            self.data = self._http.json("POST", f"/v1/jobs/{self.id}/cancel")
+            self.data = self._http.json("POST", f"{self._url}/cancel")
         except RemoteFitError as error:
-            if error.status_code != 409:  # already finished: nothing to cancel
+            if error.status_code != 409:  # already ended: nothing to cancel
                 raise
         return self
 
     def delete(self) -> None:
-        self._http.request("DELETE", f"/v1/jobs/{self.id}")
+        self._http.request("DELETE", self._url)
+
+
+class Job(Remote):
+    """A submitted job: its events are status, progress, epoch and evaluation."""
+
+    collection = "jobs"
 
     def download_weights(self, path: str | Path, format: str | None = None) -> Path:
         """Save the trained weights (HDF5) at ``path``; returns the path."""

@@ -4,35 +4,25 @@ from __future__ import annotations
 
 import contextlib
 import json
-import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from remotefit.errors import JobFailed, RemoteFitError
-from remotefit.http import Event, Http
+from remotefit.http import Http
 from remotefit.keras_bridge import Arrays, compile_spec, load_remote_weights
-from remotefit.resources import Datasets, Job
+from remotefit.resources import Datasets, Job, Remote
 
 SWEEP_FINAL = ("succeeded", "failed", "cancelled")
 # Metrics where more is better: an objective given by name alone is maximized for these.
 MORE_IS_BETTER = ("acc", "auc", "precision", "recall", "f1", "iou")
 
 
-class Sweep:
-    """A submitted sweep: its latest known state in ``data``."""
+class Sweep(Remote):
+    """A submitted sweep: its events are ``trial`` (each status), ``epoch`` and ``sweep``; it
+    has ended when the sweep has and its trials have stopped."""
 
-    def __init__(self, http: Http, data: dict[str, Any]) -> None:
-        self._http = http
-        self.data = data
-
-    @property
-    def id(self) -> str:
-        return str(self.data["id"])
-
-    @property
-    def status(self) -> str:
-        return str(self.data["status"])
+    collection = "sweeps"
 
     @property
     def trials(self) -> list[dict[str, Any]]:
@@ -42,45 +32,6 @@ class Sweep:
     def best(self) -> dict[str, Any] | None:
         best: dict[str, Any] | None = self.data.get("best")
         return best
-
-    def __repr__(self) -> str:
-        return f"<Sweep {self.id} {self.status}>"
-
-    def refresh(self) -> Sweep:
-        self.data = self._http.json("GET", f"/v1/sweeps/{self.id}")
-        return self
-
-    def events(self, after: int = 0) -> Iterator[Event]:
-        """Live events until the sweep ends: ``trial`` (each status), ``epoch``, ``sweep``."""
-        return self._http.events(f"/v1/sweeps/{self.id}/events", after)
-
-    def wait(self, timeout: float | None = None, raise_on_failure: bool = True) -> Sweep:
-        """Block until the sweep has ended and its trials stopped; ``JobFailed`` unless it
-        succeeded."""
-        deadline = None if timeout is None else time.monotonic() + timeout
-        for _ in self.events():
-            if deadline is not None and time.monotonic() > deadline:
-                raise TimeoutError(f"sweep {self.id} still {self.status} after {timeout}s")
-        self.refresh()
-        if raise_on_failure and self.status != "succeeded":
-            error = self.data.get("error") or {}
-            raise JobFailed(
-                f"Sweep {self.id} ended {self.status}: {error.get('message', 'no message')}",
-                code=str(error.get("code", self.status)),
-                detail=self.data,
-            )
-        return self
-
-    def cancel(self) -> Sweep:
-        try:
-            self.data = self._http.json("POST", f"/v1/sweeps/{self.id}/cancel")
-        except RemoteFitError as error:
-            if error.status_code != 409:  # already ended: nothing to cancel
-                raise
-        return self
-
-    def delete(self) -> None:
-        self._http.request("DELETE", f"/v1/sweeps/{self.id}")
 
     def job(self, number: int) -> Job:
         """Trial ``number``'s job (its weights, model, predictions)."""
