@@ -6,10 +6,10 @@ import asyncio
 import json
 import re
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import aclosing, suppress
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -28,6 +28,7 @@ from models.settings import Settings
 from models.tables import FINAL, Job, JobEvent
 
 router = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+T = TypeVar("T")
 every_job = APIRouter(prefix="/v1/events", tags=["jobs"])
 
 
@@ -199,13 +200,30 @@ async def job_events(
             records.get(session, job_id, who)
 
     start = _event_id(last_event_id) if last_event_id else after or 0
+    return await open_stream(
+        request, settings, check, lambda _: _frames(request, settings, job_id, start)
+    )
+
+
+async def open_stream(
+    request: Request,
+    settings: Settings,
+    prepare: Callable[[], T],
+    frames: Callable[[T], AsyncGenerator[str]],
+) -> StreamingResponse:
+    """An event stream: its place among the open ones taken (a 429 past the bound), then
+    ``prepare`` run on a thread (the owner's check), then ``frames`` of what it returned.
+
+    A request that ``prepare`` refuses (a 404, a 503) holds no place; a stream gives its place
+    back however it ends.
+    """
     streams = _take_stream_room(request, settings)
     try:
-        await run_in_threadpool(check)
+        prepared = await run_in_threadpool(prepare)
     except BaseException:
-        streams.release()  # no stream: a 404 (or a 503) holds no place
+        streams.release()
         raise
-    return _EventStream(streams, _frames(request, settings, job_id, start))
+    return _EventStream(streams, frames(prepared))
 
 
 def _take_stream_room(request: Request, settings: Settings) -> OpenStreams:
@@ -278,12 +296,12 @@ async def all_job_events(
 
     It never ends by itself. Reconnecting with `Last-Event-ID` or `?after=` resumes after it.
     """
-    start = _event_id(last_event_id) if last_event_id else after
-    streams = _take_stream_room(request, settings)
-    try:
-        if start is None:  # from now on: what is committed after this request was received
-            start = await run_in_threadpool(_last_event_id, settings)
-    except BaseException:
-        streams.release()
-        raise
-    return _EventStream(streams, _frames_all(request, settings, start, who))
+    given = _event_id(last_event_id) if last_event_id else after
+
+    def start() -> int:
+        # Without one, from now on: what is committed after this request was received.
+        return _last_event_id(settings) if given is None else given
+
+    return await open_stream(
+        request, settings, start, lambda first: _frames_all(request, settings, first, who)
+    )

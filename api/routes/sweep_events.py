@@ -18,9 +18,8 @@ from api.routes.events import (
     LastEventId,
     _event_bound,
     _event_id,
-    _EventStream,
     _frame,
-    _take_stream_room,
+    open_stream,
 )
 from api.schemas import MAX_EVENT_ID
 from models.db import get_read_engine, read_errors, session_scope
@@ -120,10 +119,6 @@ async def sweep_events(
             return str((sweep.spec.get("objective") or {}).get("metric", "loss"))
 
     start = _event_id(last_event_id) if last_event_id else after or 0
-    streams = _take_stream_room(request, settings)
-    try:
-        metric = await run_in_threadpool(check)
-    except BaseException:
-        streams.release()  # no stream: a 404 (or a 503) holds no place
-        raise
-    return _EventStream(streams, _frames(request, settings, sweep_id, start, metric))
+    return await open_stream(
+        request, settings, check, lambda metric: _frames(request, settings, sweep_id, start, metric)
+    )
