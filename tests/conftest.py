@@ -101,6 +101,20 @@ def seed_arrays(seed: int = 0) -> dict[str, np.ndarray]:
     }
 
 
+def small_npz(path: Path) -> Path:
+    """The seed example's features at 64 training and 16 test rows, saved at ``path``: for
+    tests that need a job to run, not what it learns."""
+    rng = np.random.default_rng(0)
+    np.savez(
+        path,
+        x_train=rng.random((64, 20)),
+        y_train=rng.integers(2, size=(64, 1)),
+        x_test=rng.random((16, 20)),
+        y_test=rng.integers(2, size=(16, 1)),
+    )
+    return path
+
+
 def _seed_sequential(k: Any) -> Any:
     """The seed example's Sequential model, exactly as its author wrote it, in Keras ``k``."""
     model = k.Sequential()

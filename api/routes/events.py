@@ -42,6 +42,11 @@ LastEventId = Annotated[
     ),
 ]
 
+# The same as a query parameter (`?after=`), for clients that cannot set headers.
+After = Annotated[
+    int | None, Query(ge=0, le=MAX_EVENT_ID, description="Resume after this event id.")
+]
+
 # Events replayed per read: a late reader of a long job gets them page by page.
 EVENTS_PAGE = 500
 
@@ -185,9 +190,7 @@ async def job_events(
     settings: SettingsDep,
     who: CurrentUser,
     last_event_id: LastEventId = "",
-    after: Annotated[
-        int | None, Query(ge=0, le=MAX_EVENT_ID, description="Resume after this event id.")
-    ] = None,
+    after: After = None,
 ) -> StreamingResponse:
     """Live progress as Server-Sent Events: status, epochs, batches, evaluation; then it ends.
 
@@ -287,9 +290,7 @@ async def all_job_events(
     settings: SettingsDep,
     who: CurrentUser,
     last_event_id: LastEventId = "",
-    after: Annotated[
-        int | None, Query(ge=0, le=MAX_EVENT_ID, description="Resume after this event id.")
-    ] = None,
+    after: After = None,
 ) -> StreamingResponse:
     """The events of every job of the caller from now on, each with its `job` id: one stream
     for a whole list.

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncGenerator
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import StreamingResponse
 from sqlalchemy import func, select
@@ -15,13 +15,13 @@ from sqlalchemy import func, select
 from api.deps import CurrentUser, SettingsDep
 from api.routes.events import (
     EVENTS_PAGE,
+    After,
     LastEventId,
     _event_bound,
     _event_id,
     _frame,
     open_stream,
 )
-from api.schemas import MAX_EVENT_ID
 from models.db import get_read_engine, read_errors, session_scope
 from models.settings import Settings
 from models.sweeps import records, sampling
@@ -105,9 +105,7 @@ async def sweep_events(
     settings: SettingsDep,
     who: CurrentUser,
     last_event_id: LastEventId = "",
-    after: Annotated[
-        int | None, Query(ge=0, le=MAX_EVENT_ID, description="Resume after this event id.")
-    ] = None,
+    after: After = None,
 ) -> StreamingResponse:
     """The sweep's trials as Server-Sent Events: `trial` (each status: queued, running, and
     the end with its `value`), `epoch` (each trial's Keras logs); a last `sweep` event says

@@ -10,10 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
 import pytest
 
-from tests.conftest import seed_job, wait_for_job
+from tests.conftest import seed_job, small_npz, wait_for_job
 from tests.services import CLI, Service, distributed, drop_postgres_database, embedded
 
 MISSING = "0" * 32
@@ -51,15 +50,7 @@ def teams(
     else:
         service, database = distributed(folder, "teams", **RATE)
     service.start()
-    data = folder / "small.npz"
-    rng = np.random.default_rng(0)
-    np.savez(
-        data,
-        x_train=rng.random((64, 20)),
-        y_train=rng.integers(2, size=(64, 1)),
-        x_test=rng.random((16, 20)),
-        y_test=rng.integers(2, size=(16, 1)),
-    )
+    data = small_npz(folder / "small.npz")
     with httpx.Client(base_url=service.url) as open_client:
         # Before any user: open on loopback, as ever; this job is adopted by the first admin.
         assert open_client.get("/v1/jobs").status_code == 200

@@ -11,10 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import numpy as np
 import pytest
 
-from tests.conftest import seed_job, upload, wait_for_job
+from tests.conftest import seed_job, small_npz, upload, wait_for_job
 from tests.services import CLI, Service, distributed, drop_postgres_database, kill_group
 
 LEASE = 15.0
@@ -53,16 +52,7 @@ def _running(client: httpx.Client, job_id: str, within: float) -> dict[str, obje
 
 @pytest.fixture(scope="module")
 def tiny_npz(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("turns-data") / "tiny.npz"
-    rng = np.random.default_rng(0)
-    np.savez(
-        path,
-        x_train=rng.random((64, 20)),
-        y_train=rng.integers(2, size=(64, 1)),
-        x_test=rng.random((16, 20)),
-        y_test=rng.integers(2, size=(16, 1)),
-    )
-    return path
+    return small_npz(tmp_path_factory.mktemp("turns-data") / "tiny.npz")
 
 
 def test_the_free_worker_takes_the_next_job_within_5_s(
