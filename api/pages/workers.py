@@ -17,7 +17,7 @@ router = APIRouter(include_in_schema=False)
 def workers_page(request: Request, session: SessionDep, who: CurrentUser) -> HTMLResponse:
     if not who.may("admin"):
         what = "The workers page is for admins: their jobs run on the same workers as yours."
-        return page(request, "404.html", status_code=403, what=what)
+        return page(request, "404.html", status_code=403, what=what, heading="For admins")
     found = workers.live(session, request.app.state.settings, utcnow())
     busy = sum(w["state"] == "busy" for w in found)
     return page(request, "workers.html", workers=found, busy=busy, free=len(found) - busy)

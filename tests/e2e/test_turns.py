@@ -141,6 +141,7 @@ def test_workers_are_for_admins_once_there_are_users(two_workers: Service) -> No
         assert answer.status_code == status, answer.text
     page = httpx.get(f"{two_workers.url}/workers", cookies={"remotefit_token": user})
     assert page.status_code == 403 and "for admins" in page.text
+    assert "<h1>For admins</h1>" in page.text  # not "Not found": the page exists
     assert 'href="/workers"' not in page.text  # nor in the user's menu
     headers = {"Authorization": f"Bearer {admin}"}
     assert len(httpx.get(f"{two_workers.url}/v1/workers", headers=headers).json()["items"]) == 2
